@@ -1,0 +1,1 @@
+"""hallwatch benchmarks: each beside a raw baseline run in the same process and run."""

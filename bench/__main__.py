@@ -1,0 +1,28 @@
+"""``python -m bench [--records N]``: run every benchmark and print one table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.intake import run_intake
+from bench.report import print_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--records", type=int, default=100_000, help="intake records (default 100k)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each side; the median is kept"
+    )
+    parser.add_argument("--batch-size", type=int, default=500)
+    args = parser.parse_args(argv)
+    rows = run_intake(records=args.records, repeat=args.repeat, batch_size=args.batch_size)
+    ok = print_table(rows)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""hallwatch dashboard package."""

@@ -1,0 +1,749 @@
+"""The hallwatch application: intake of records, the catalogue, lookups and verification.
+
+Intake is idempotent by record: every event carries the ``record_id`` (and
+``source``) that caused it, and an aggregate remembers the records it has
+applied, so the same record twice -- or a whole file replayed after a crash --
+adds nothing.  Records are applied in batches, each batch saved in one
+transaction; a write conflict with another writer reloads and retries, and
+the retry sees already-applied records as duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import Mapper, RecordConflictError, Transcoder
+
+from domain.calendar import WorkCalendar
+from domain.catalogue import Catalogue, ItemVersion, ParsedCatalogue
+from domain.chain import ChainVerifier, VerifyReport
+from domain.errors import (
+    AlreadyExists,
+    DomainError,
+    InvalidRecord,
+    UnknownCase,
+    UnknownComplaint,
+    UnknownItem,
+    UnknownOrder,
+)
+from domain.model import (
+    Bundle,
+    Case,
+    Complaint,
+    HallAggregate,
+    Receipt,
+    RecordContext,
+    ServiceCatalogue,
+    SupervisionOrder,
+    stream_id,
+)
+from domain.policy import Policy
+from domain.records import validation_error
+from domain.storage import CanonicalTranscoder, TypedMapper
+
+A = TypeVar("A", bound=HallAggregate)
+
+APPLIED = "applied"
+DUPLICATE = "duplicate"
+REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one intake record."""
+
+    status: str
+    reason: str | None = None
+    kind: str | None = None
+    record_id: str | None = None
+
+
+@dataclass
+class CatalogueLoad:
+    """Result of loading a catalogue file."""
+
+    added: int = 0
+    unchanged: int = 0
+    refusals: list[tuple[int, str]] = field(default_factory=list)
+
+
+class _Batch:
+    """A unit of work: the aggregates touched by a batch of records."""
+
+    def __init__(self, app: Hallwatch) -> None:
+        self.app = app
+        self.touched: dict[UUID, HallAggregate] = {}
+
+    def get(self, cls: type[A], sid: UUID) -> A | None:
+        agg = self.touched.get(sid)
+        if agg is None:
+            agg = self.app._load(sid)
+            if agg is None:
+                return None
+            self.touched[sid] = agg
+        if not isinstance(agg, cls):
+            return None
+        return agg
+
+    def add(self, agg: HallAggregate) -> None:
+        self.touched[agg.id] = agg
+
+
+class Hallwatch(Application[UUID]):
+    """hallwatch's event-sourced application (SQLite file or PostgreSQL)."""
+
+    name = "hallwatch"
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        calendar: WorkCalendar,
+        secret_key: bytes,
+        policy: Policy | None = None,
+        cache_size: int = 200_000,
+    ) -> None:
+        super().__init__(env=dict(env or {}))
+        self.calendar = calendar
+        self.policy = policy or Policy()
+        self._key = secret_key
+        self._cache: OrderedDict[UUID, HallAggregate] = OrderedDict()
+        self._cache_size = cache_size
+        self._catalogue: Catalogue | None = None
+
+    # --- infrastructure hooks --------------------------------------------------------
+
+    def construct_transcoder(self) -> Transcoder:
+        return CanonicalTranscoder()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return TypedMapper(transcoder=self.construct_transcoder())
+
+    # --- loading, with a write-through cache -----------------------------------------
+
+    def _load(self, sid: UUID) -> HallAggregate | None:
+        agg = self._cache.get(sid)
+        if agg is not None:
+            self._cache.move_to_end(sid)
+            return agg
+        try:
+            agg = cast(HallAggregate, self.repository.get(sid))
+        except AggregateNotFoundError:
+            return None
+        self._remember(agg)
+        return agg
+
+    def _remember(self, agg: HallAggregate) -> None:
+        self._cache[agg.id] = agg
+        self._cache.move_to_end(agg.id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def forget(self) -> None:
+        """Drop cached aggregates (after a conflict or when another writer is active)."""
+        self._cache.clear()
+        self._catalogue = None
+
+    # --- secrets ---------------------------------------------------------------------
+
+    def keyed_hash(self, purpose: str, value: str) -> str:
+        """HMAC-SHA256: applicant ids and query codes are never stored in clear."""
+        return hmac.new(self._key, f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()
+
+    def derived_query_code(self, receipt_no: str) -> str:
+        """The query code (查询码) hallwatch generates when the hall sends none."""
+        digest = hmac.new(self._key, f"query-code|{receipt_no}".encode(), hashlib.sha256).digest()
+        return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
+
+    def query_code_matches(self, case: Case, code: str) -> bool:
+        if case.query_code_hash is None or case.receipt_no is None:
+            return False
+        expected = self.keyed_hash("query-code", f"{case.receipt_no}|{code.strip()}")
+        return hmac.compare_digest(expected, case.query_code_hash)
+
+    # --- catalogue -------------------------------------------------------------------
+
+    def catalogue(self) -> Catalogue:
+        """The in-memory catalogue, rebuilt from the ServiceCatalogue stream."""
+        if self._catalogue is None:
+            agg = self._load(stream_id("catalogue", "main"))
+            cat = Catalogue()
+            if isinstance(agg, ServiceCatalogue):
+                for versions in agg.versions.values():
+                    for v in versions.values():
+                        cat.add(v)
+            self._catalogue = cat
+        return self._catalogue
+
+    def load_catalogue(self, parsed: ParsedCatalogue, loaded_from: str) -> CatalogueLoad:
+        """Record every new item version; identical re-loads change nothing."""
+        result = CatalogueLoad(refusals=[(r.line, r.reason) for r in parsed.refusals])
+        now = datetime.now(UTC)
+        sid = stream_id("catalogue", "main")
+        agg = self._load(sid)
+        ctx = RecordContext("", "catalogue", "catalogue", now, now)
+        if not isinstance(agg, ServiceCatalogue):
+            agg = ServiceCatalogue.open(ctx)
+        lines = {id(v): i for i, v in enumerate(parsed.versions)}
+        for v in parsed.versions:
+            try:
+                if agg.check_version(v):
+                    agg.add_version(ctx, v, loaded_from)
+                    result.added += 1
+                else:
+                    result.unchanged += 1
+            except DomainError as e:
+                result.refusals.append((lines[id(v)], e.reason))
+        try:
+            self.save(agg)
+        except RecordConflictError:
+            self.forget()
+            raise
+        self._remember(agg)
+        self._catalogue = None
+        return result
+
+    # --- intake ----------------------------------------------------------------------
+
+    def ingest(
+        self,
+        records: Sequence[bytes | str | Mapping[str, Any]],
+        *,
+        received_at: datetime | None = None,
+    ) -> list[Outcome]:
+        """Apply a batch of intake records in one transaction; one Outcome per record."""
+        received = received_at or datetime.now(UTC)
+        for attempt in range(5):
+            batch = _Batch(self)
+            outcomes = [self._apply_safely(batch, r, received) for r in records]
+            dirty = [a for a in batch.touched.values() if a.pending_events]
+            if not dirty:
+                return outcomes
+            try:
+                self.save(*dirty)
+            except RecordConflictError:
+                # Another writer got there first: reload and retry; records it
+                # already applied now show up as duplicates.
+                self.forget()
+                if attempt == 4:
+                    raise
+                continue
+            for a in dirty:
+                self._remember(a)
+            return outcomes
+        raise AssertionError("unreachable")
+
+    def _apply_safely(
+        self, batch: _Batch, raw: bytes | str | Mapping[str, Any], received: datetime
+    ) -> Outcome:
+        record: Any = None
+        try:
+            record = _parse(raw)
+            reason = validation_error(record)
+            if reason is not None:
+                raise InvalidRecord(reason)
+            ctx = _context(record, received)
+            return self._apply(batch, record, ctx)
+        except DomainError as e:
+            kind = record.get("kind") if isinstance(record, dict) else None
+            rid = record.get("record_id") if isinstance(record, dict) else None
+            return Outcome(
+                REFUSED,
+                e.reason,
+                kind if isinstance(kind, str) else None,
+                rid if isinstance(rid, str) else None,
+            )
+
+    def _apply(self, batch: _Batch, r: dict[str, Any], ctx: RecordContext) -> Outcome:
+        handler = _HANDLERS[ctx.kind]
+        return handler(self, batch, r, ctx)
+
+    # --- handlers: each checks its guards before it changes anything ----------------
+
+    def _case(self, batch: _Batch, r: Mapping[str, Any]) -> Case:
+        case = batch.get(Case, stream_id("case", r["case_id"]))
+        if case is None:
+            raise UnknownCase(f"unknown case {r['case_id']}: no submitted record for it")
+        return case
+
+    def _on_submitted(self, batch: _Batch, r: dict[str, Any], ctx: RecordContext) -> Outcome:
+        case_id = r["case_id"]
+        existing = batch.get(Case, stream_id("case", case_id))
+        if existing is not None:
+            if existing.has_applied(ctx):
+                return Outcome(DUPLICATE, kind=ctx.kind, record_id=ctx.record_id)
+            raise AlreadyExists(f"case {case_id} was already submitted by another record")
+        item = self._item_on(r["item_code"], ctx.day)
+        bundle_id = r.get("bundle_id") or None
+        bundle = batch.get(Bundle, stream_id("bundle", bundle_id)) if bundle_id else None
+        case = Case.submit(
+            ctx,
+            case_id=case_id,
+            item=item,
+            town=r["town"],
+            channel=r["channel"],
+            applicant_kind=r["applicant_kind"],
+            applicant_name=r["applicant_name"],
+            applicant_hash=self.keyed_hash("applicant", str(r["applicant_id"])),
+            bundle_id=bundle_id,
+            cal=self.calendar,
+            policy=self.policy,
+        )
+        batch.add(case)
+        if bundle_id:
+            if bundle is None:
+                batch.add(Bundle.open(ctx, bundle_id=bundle_id, case_id=case_id))
+            else:
+                bundle.add_case(ctx, case_id=case_id)
+        return Outcome(APPLIED, kind=ctx.kind, record_id=ctx.record_id)
+
+    def _item_on(self, item_code: str, day: date) -> ItemVersion:
+        cat = self.catalogue()
+        item = cat.version_on(item_code, day)
+        if item is None:
+            if item_code in cat:
+                raise UnknownItem(f"item {item_code} has no catalogue version in force on {day}")
+            raise UnknownItem(f"unknown service item {item_code}: not in the catalogue")
+        return item
+
+    def _on_accepted(self, batch: _Batch, r: dict[str, Any], ctx: RecordContext) -> Outcome:
+        case = self._case(batch, r)
+        if case.has_applied(ctx):
+            return Outcome(DUPLICATE, kind=ctx.kind, record_id=ctx.record_id)
+        receipt_no = r["receipt_no"]
+        receipt = batch.get(Receipt, stream_id("receipt", receipt_no))
+        if receipt is not None:
+            receipt.check_can_add(case.case_id, case.bundle_id)
+        code = r.get("query_code") or self.derived_query_code(receipt_no)
+        item = self.catalogue().version_on(case.item.item_code, ctx.day) or case.item
+        case.accept(
+            ctx,
+            receipt_no=receipt_no,
+            query_code_hash=self.keyed_hash("query-code", f"{receipt_no}|{str(code).strip()}"),
+            item=item,
+            cal=self.calendar,
+            policy=self.policy,
+        )
+        if receipt is None:
+            batch.add(
+                Receipt.issue(
+                    ctx, receipt_no=receipt_no, case_id=case.case_id, bundle_id=case.bundle_id
+                )
+            )
+        else:
+            receipt.add_case(ctx, case_id=case.case_id)
+        return Outcome(APPLIED, kind=ctx.kind, record_id=ctx.record_id)
+
+    def _case_command(
+        self, fn: Callable[[Case, dict[str, Any], RecordContext], None]
+    ) -> Callable[[_Batch, dict[str, Any], RecordContext], Outcome]:
+        def handle(batch: _Batch, r: dict[str, Any], ctx: RecordContext) -> Outcome:
+            case = self._case(batch, r)
+            if case.has_applied(ctx):
+                return Outcome(DUPLICATE, kind=ctx.kind, record_id=ctx.record_id)
+            fn(case, r, ctx)
+            return Outcome(APPLIED, kind=ctx.kind, record_id=ctx.record_id)
+
+        return handle
+
+    def _complaint(self, batch: _Batch, r: Mapping[str, Any]) -> Complaint:
+        c = batch.get(Complaint, stream_id("complaint", r["complaint_id"]))
+        if c is None:
+            raise UnknownComplaint(f"unknown complaint {r['complaint_id']}: it was never filed")
+        return c
+
+    def _on_complaint_filed(self, batch: _Batch, r: dict[str, Any], ctx: RecordContext) -> Outcome:
+        cid = r["complaint_id"]
+        existing = batch.get(Complaint, stream_id("complaint", cid))
+        if existing is not None:
+            if existing.has_applied(ctx):
+                return Outcome(DUPLICATE, kind=ctx.kind, record_id=ctx.record_id)
+            raise AlreadyExists(f"complaint {cid} was already filed by another record")
+        case = self._case(batch, r) if r.get("case_id") else None
+        department = r.get("department") or (case.department if case else "")
+        complaint = Complaint.file(
+            ctx,
+            complaint_id=cid,
+            case_id=case.case_id if case else None,
+            department=department,
+            channel=r["channel"],
+            content=r["content"],
+            cal=self.calendar,
+            policy=self.policy,
+        )
+        batch.add(complaint)
+        if case is not None:
+            case.link_complaint(ctx, complaint_id=cid)
+        return Outcome(APPLIED, kind=ctx.kind, record_id=ctx.record_id)
+
+    def _complaint_command(
+        self, fn: Callable[[Complaint, dict[str, Any], RecordContext], None]
+    ) -> Callable[[_Batch, dict[str, Any], RecordContext], Outcome]:
+        def handle(batch: _Batch, r: dict[str, Any], ctx: RecordContext) -> Outcome:
+            c = self._complaint(batch, r)
+            if c.has_applied(ctx):
+                return Outcome(DUPLICATE, kind=ctx.kind, record_id=ctx.record_id)
+            fn(c, r, ctx)
+            return Outcome(APPLIED, kind=ctx.kind, record_id=ctx.record_id)
+
+        return handle
+
+    def _on_supervision_ordered(
+        self, batch: _Batch, r: dict[str, Any], ctx: RecordContext
+    ) -> Outcome:
+        oid = r["order_id"]
+        existing = batch.get(SupervisionOrder, stream_id("supervision", oid))
+        if existing is not None:
+            if existing.has_applied(ctx):
+                return Outcome(DUPLICATE, kind=ctx.kind, record_id=ctx.record_id)
+            raise AlreadyExists(f"supervision order {oid} was already issued by another record")
+        case = self._case(batch, r) if r.get("case_id") else None
+        order = SupervisionOrder.issue(
+            ctx,
+            order_id=oid,
+            case_id=case.case_id if case else None,
+            department=r.get("department") or (case.department if case else ""),
+            inspector=r["inspector"],
+            due_days=r["due_days"],
+            note=r["note"],
+            cal=self.calendar,
+        )
+        batch.add(order)
+        if case is not None:
+            case.link_supervision(
+                ctx,
+                order_id=oid,
+                inspector=order.inspector,
+                note=order.note,
+                due_date=order.due_date,
+            )
+        return Outcome(APPLIED, kind=ctx.kind, record_id=ctx.record_id)
+
+    def _on_supervision_answered(
+        self, batch: _Batch, r: dict[str, Any], ctx: RecordContext
+    ) -> Outcome:
+        order = batch.get(SupervisionOrder, stream_id("supervision", r["order_id"]))
+        if order is None:
+            raise UnknownOrder(f"unknown supervision order {r['order_id']}: it was never issued")
+        if order.has_applied(ctx):
+            return Outcome(DUPLICATE, kind=ctx.kind, record_id=ctx.record_id)
+        case = batch.get(Case, stream_id("case", order.case_id)) if order.case_id else None
+        order.answer(ctx, reply=r["reply"])
+        if case is not None:
+            case.link_supervision_answer(
+                ctx, order_id=order.order_id, on_time=ctx.day <= order.due_date
+            )
+        return Outcome(APPLIED, kind=ctx.kind, record_id=ctx.record_id)
+
+    # --- lookups ---------------------------------------------------------------------
+
+    def find_cases(self, ref: str) -> list[UUID]:
+        """A case_id or a receipt number (受理号) to case stream ids."""
+        ref = ref.strip()
+        sid = stream_id("case", ref)
+        if self._exists(sid):
+            return [sid]
+        receipt = self._load(stream_id("receipt", ref))
+        if isinstance(receipt, Receipt):
+            return [stream_id("case", c) for c in receipt.case_ids]
+        raise UnknownCase(f"no case or receipt number '{ref}'")
+
+    def _exists(self, sid: UUID) -> bool:
+        if sid in self._cache:
+            return True
+        return bool(self.recorder.select_events(sid, limit=1))
+
+    def history(self, sid: UUID) -> list[HallAggregate.Event]:
+        """Every stored event of a stream, in order."""
+        return cast(list[HallAggregate.Event], list(self.events.get(sid)))
+
+    def as_of(
+        self, sid: UUID, when: datetime | None
+    ) -> tuple[HallAggregate | None, list[HallAggregate.Event]]:
+        """The aggregate as it stood at ``when`` (by when things happened), with its events."""
+        events = self.history(sid)
+        if when is not None:
+            cut = len(events)
+            for i, e in enumerate(events):
+                if e.occurred_at > when:
+                    cut = i
+                    break
+            events = events[:cut]
+        agg: Any = None
+        for e in events:
+            agg = e.mutate(agg)
+        return agg, events
+
+    def get_complaint(self, ref: str) -> Complaint:
+        agg = self._load(stream_id("complaint", ref.strip()))
+        if not isinstance(agg, Complaint):
+            raise UnknownComplaint(f"no complaint '{ref}'")
+        return agg
+
+    def get_order(self, ref: str) -> SupervisionOrder:
+        agg = self._load(stream_id("supervision", ref.strip()))
+        if not isinstance(agg, SupervisionOrder):
+            raise UnknownOrder(f"no supervision order '{ref}'")
+        return agg
+
+    # --- tamper evidence -------------------------------------------------------------
+
+    def stored_rows(self, page: int = 5000) -> Iterator[tuple[int, UUID, int, str, bytes]]:
+        """Every stored event in notification order, as raw rows."""
+        start = 1
+        while True:
+            rows = self.recorder.select_notifications(start, page)
+            if not rows:
+                return
+            for n in rows:
+                oid = (
+                    n.originator_id
+                    if isinstance(n.originator_id, UUID)
+                    else UUID(str(n.originator_id))
+                )
+                yield n.id, oid, n.originator_version, n.topic, n.state
+            start = rows[-1].id + 1
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Recompute every stream's hash chain from the raw stored rows."""
+        verifier = ChainVerifier()
+        breaks = []
+        for row in self.stored_rows():
+            brk = verifier.check(*row)
+            if brk is not None:
+                breaks.append(brk)
+            if progress is not None and verifier.events % 5000 == 0:
+                progress(verifier.events)
+        return VerifyReport(
+            events=verifier.events,
+            streams=len(verifier.heads) + len(verifier.broken),
+            breaks=breaks,
+        )
+
+
+# --- record parsing --------------------------------------------------------------------
+
+
+def _parse(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise InvalidRecord(f"not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise InvalidRecord(f"a record must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _parse_time(value: str, name: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRecord(f"{name} is not an RFC 3339 date-time: {value!r}") from None
+    if t.tzinfo is None:
+        raise InvalidRecord(f"{name} has no UTC offset: {value!r}")
+    return t
+
+
+def _context(r: Mapping[str, Any], received: datetime) -> RecordContext:
+    at = _parse_time(r["at"], "at")
+    rec = _parse_time(r["recorded_at"], "recorded_at") if r.get("recorded_at") else received
+    return RecordContext(
+        record_id=r["record_id"],
+        source=r.get("source") or "",
+        kind=r["kind"],
+        at=at,
+        recorded_at=rec,
+    )
+
+
+def _case_handlers() -> dict[str, Callable[[Case, dict[str, Any], RecordContext, Hallwatch], None]]:
+    def rejected(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.reject(ctx, reason=r.get("reason"), cal=app.calendar)
+
+    def correction_requested(
+        c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch
+    ) -> None:
+        c.request_correction(ctx, materials=tuple(r["materials"]), cal=app.calendar)
+
+    def correction_received(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.receive_correction(ctx, cal=app.calendar, policy=app.policy)
+
+    def step_started(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.start_step(
+            ctx,
+            step=r["step"],
+            handler=r["handler"],
+            department=r.get("department"),
+            cal=app.calendar,
+        )
+
+    def step_completed(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.complete_step(
+            ctx,
+            step=r["step"],
+            handler=r["handler"],
+            decision=r["decision"],
+            opinion=r.get("opinion"),
+            cal=app.calendar,
+        )
+
+    def suspended(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.suspend(
+            ctx,
+            procedure=r["procedure"],
+            reason=r["reason"],
+            expected_days=r["expected_days"],
+            cal=app.calendar,
+        )
+
+    def resumed(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.resume(ctx, cal=app.calendar, policy=app.policy)
+
+    def extended(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.extend(
+            ctx,
+            days=r["days"],
+            reason=r["reason"],
+            approved_by=r["approved_by"],
+            cal=app.calendar,
+            policy=app.policy,
+        )
+
+    def concluded(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.conclude(
+            ctx,
+            outcome=r["outcome"],
+            reason=r.get("reason"),
+            online=r["online"],
+            cal=app.calendar,
+            policy=app.policy,
+        )
+
+    def delivered(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.deliver(ctx, method=r["method"], site_visits=r["site_visits"], cal=app.calendar)
+
+    def rated(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.rate(ctx, level=r["level"], comment=r.get("comment"), cal=app.calendar, policy=app.policy)
+
+    def rating_answered(c: Case, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.answer_rating(ctx, reply=r["reply"], cal=app.calendar)
+
+    return {
+        "rejected": rejected,
+        "correction_requested": correction_requested,
+        "correction_received": correction_received,
+        "step_started": step_started,
+        "step_completed": step_completed,
+        "suspended": suspended,
+        "resumed": resumed,
+        "extended": extended,
+        "concluded": concluded,
+        "delivered": delivered,
+        "rated": rated,
+        "rating_answered": rating_answered,
+    }
+
+
+def _complaint_handlers() -> dict[
+    str, Callable[[Complaint, dict[str, Any], RecordContext, Hallwatch], None]
+]:
+    def accepted(c: Complaint, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.accept(ctx, cal=app.calendar, policy=app.policy)
+
+    def rejected(c: Complaint, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.reject(ctx, reason=r.get("reason"))
+
+    def assigned(c: Complaint, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.assign(ctx, department=r["department"])
+
+    def replied(c: Complaint, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.reply(ctx, reply=r["reply"])
+
+    def closed(c: Complaint, r: dict[str, Any], ctx: RecordContext, app: Hallwatch) -> None:
+        c.close(ctx, satisfied=r.get("satisfied"))
+
+    return {
+        "complaint_accepted": accepted,
+        "complaint_rejected": rejected,
+        "complaint_assigned": assigned,
+        "complaint_replied": replied,
+        "complaint_closed": closed,
+    }
+
+
+Handler = Callable[[Hallwatch, _Batch, dict[str, Any], RecordContext], Outcome]
+
+
+def _build_handlers() -> dict[str, Handler]:
+    handlers: dict[str, Handler] = {
+        "submitted": Hallwatch._on_submitted,
+        "accepted": Hallwatch._on_accepted,
+        "complaint_filed": Hallwatch._on_complaint_filed,
+        "supervision_ordered": Hallwatch._on_supervision_ordered,
+        "supervision_answered": Hallwatch._on_supervision_answered,
+    }
+
+    for kind, fn in _case_handlers().items():
+
+        def case_handler(
+            app: Hallwatch,
+            batch: _Batch,
+            r: dict[str, Any],
+            ctx: RecordContext,
+            fn: Callable[[Case, dict[str, Any], RecordContext, Hallwatch], None] = fn,
+        ) -> Outcome:
+            case = app._case(batch, r)
+            if case.has_applied(ctx):
+                return Outcome(DUPLICATE, kind=ctx.kind, record_id=ctx.record_id)
+            fn(case, r, ctx, app)
+            return Outcome(APPLIED, kind=ctx.kind, record_id=ctx.record_id)
+
+        handlers[kind] = case_handler
+
+    for kind, cfn in _complaint_handlers().items():
+
+        def complaint_handler(
+            app: Hallwatch,
+            batch: _Batch,
+            r: dict[str, Any],
+            ctx: RecordContext,
+            fn: Callable[[Complaint, dict[str, Any], RecordContext, Hallwatch], None] = cfn,
+        ) -> Outcome:
+            c = app._complaint(batch, r)
+            if c.has_applied(ctx):
+                return Outcome(DUPLICATE, kind=ctx.kind, record_id=ctx.record_id)
+            fn(c, r, ctx, app)
+            return Outcome(APPLIED, kind=ctx.kind, record_id=ctx.record_id)
+
+        handlers[kind] = complaint_handler
+    return handlers
+
+
+_HANDLERS = _build_handlers()
+
+
+def handled_kinds() -> frozenset[str]:
+    """Record kinds the application knows how to apply (checked against the schema)."""
+    return frozenset(_HANDLERS)
+
+
+def iter_batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

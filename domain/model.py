@@ -1,0 +1,1507 @@
+"""The event-sourced aggregates of a service hall.
+
+Every fact is a past-tense event nested on its aggregate (``Case.Accepted``,
+``Case.CorrectionRequested``).  Command methods check their guards first and
+only then trigger events, so a refused record never leaves a half-changed
+aggregate.  Dates the clocks compute (due date, warning date, step due dates)
+are stored in the events that change them: a reader never needs the calendar
+to know what the deadline was.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
+
+from domain import clock
+from domain.calendar import WorkCalendar
+from domain.catalogue import ItemVersion
+from domain.chain import GENESIS, chain_hash, event_state_for_hash
+from domain.errors import (
+    CaseClosed,
+    CatalogueConflict,
+    InvalidTransition,
+    NotAllowed,
+    ReceiptConflict,
+    UnknownStep,
+)
+from domain.policy import Policy
+
+_NS = uuid5(NAMESPACE_URL, "https://hallwatch.gov.cn/ids")
+
+
+def stream_id(kind: str, key: str) -> UUID:
+    """Deterministic stream id, so a case is found by its hall case number alone."""
+    return uuid5(_NS, f"{kind}:{key}")
+
+
+def record_key(source: str, record_id: str) -> str:
+    """The idempotency key of an intake record: record ids are unique per source."""
+    return f"{source}\x1f{record_id}"
+
+
+@dataclass(frozen=True)
+class RecordContext:
+    """Who said what, when: the envelope of one intake record."""
+
+    record_id: str
+    source: str
+    kind: str
+    at: datetime
+    recorded_at: datetime
+
+    @property
+    def day(self) -> date:
+        """The Asia/Shanghai date the fact happened on."""
+        return clock.local_date(self.at)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class HallAggregate(Aggregate):
+    """Base for hallwatch aggregates: record envelope and hash chain on every event."""
+
+    STREAM: ClassVar[str] = "hall"
+
+    if TYPE_CHECKING:
+        chain_head: str
+        applied_records: set[str]
+
+    class Event(Aggregate.Event):
+        """Common fields: the intake record that caused it, when it happened
+        (``occurred_at``, the record's ``at``) and when the source entered it
+        (``recorded_at``), and the hash chain (``prev_hash``, ``chain_hash``)."""
+
+        record_id: str
+        source: str
+        occurred_at: datetime
+        recorded_at: datetime
+        prev_hash: str
+        chain_hash: str
+
+        def mutate(self, aggregate: Any) -> Any:
+            agg: Any = super().mutate(aggregate)
+            agg.chain_head = self.chain_hash
+            if self.record_id:
+                agg.__dict__.setdefault("applied_records", set()).add(
+                    record_key(self.source, self.record_id)
+                )
+            return agg
+
+    class Created(Event, Aggregate.Created):
+        pass
+
+    # --- hash-chained event emission -------------------------------------------------
+
+    @classmethod
+    def _open(
+        cls: type[A], event_class: type[Any], sid: UUID, ctx: RecordContext, **fields: Any
+    ) -> A:
+        agg = cls._create(
+            event_class,
+            id=sid,
+            record_id=ctx.record_id,
+            source=ctx.source,
+            occurred_at=ctx.at,
+            recorded_at=ctx.recorded_at,
+            prev_hash=GENESIS,
+            chain_hash="",
+            **fields,
+        )
+        agg._seal(GENESIS)
+        return agg
+
+    def _emit(self, event_class: type[Any], ctx: RecordContext, **fields: Any) -> None:
+        prev = self.chain_head
+        self.trigger_event(
+            event_class,
+            record_id=ctx.record_id,
+            source=ctx.source,
+            occurred_at=ctx.at,
+            recorded_at=ctx.recorded_at,
+            prev_hash=prev,
+            chain_hash="",
+            **fields,
+        )
+        self._seal(prev)
+
+    def _seal(self, prev: str) -> None:
+        event = self.pending_events[-1]
+        h = chain_hash(
+            prev,
+            get_topic(type(event)),
+            event.originator_id,
+            event.originator_version,
+            event_state_for_hash(vars(event)),
+        )
+        object.__setattr__(event, "chain_hash", h)
+        self.chain_head = h
+
+    def has_applied(self, ctx: RecordContext) -> bool:
+        """True when this very record was already applied (idempotency)."""
+        return record_key(ctx.source, ctx.record_id) in self.__dict__.get("applied_records", ())
+
+    @classmethod
+    def event_type(cls, event: Any) -> str:
+        """A stable, language-neutral event type: ``case.correction_requested``."""
+        return f"{cls.STREAM}.{_snake(type(event).__name__)}"
+
+
+A = TypeVar("A", bound=HallAggregate)
+
+
+# --- case (办件) ----------------------------------------------------------------------
+
+AWAITING_INTAKE = "awaiting_intake"  # 待受理
+AWAITING_MATERIALS = "awaiting_materials"  # 补正中 (before acceptance)
+IN_PROGRESS = "in_progress"  # 办理中
+CORRECTION_PAUSED = "correction_paused"  # 补正中 (after acceptance, clock stopped)
+SUSPENDED = "suspended"  # 特别程序中 (clock stopped)
+REJECTED = "rejected"  # 不予受理
+CONCLUDED = "concluded"  # 办结
+
+OPEN_STATUSES = frozenset(
+    {AWAITING_INTAKE, AWAITING_MATERIALS, IN_PROGRESS, CORRECTION_PAUSED, SUSPENDED}
+)
+ACCEPTED_OPEN = frozenset({IN_PROGRESS, CORRECTION_PAUSED, SUSPENDED})
+
+ONLINE_CHANNELS = frozenset({"web", "app", "kiosk"})
+
+
+@dataclass
+class StepState:
+    """One approval step (审批环节) of a case, as the events left it."""
+
+    name: str
+    days: int
+    started_on: date | None = None
+    handler: str | None = None
+    due_date: date | None = None
+    completed_on: date | None = None
+    decision: str | None = None
+    on_time: bool | None = None
+    running: bool = False
+
+
+class Case(HallAggregate):
+    """A case (办件): one application for one service item, from submission to rating."""
+
+    STREAM = "case"
+
+    if TYPE_CHECKING:  # state set by the events' apply(); hidden from the aggregate metaclass
+        case_id: str
+        item: ItemVersion
+        status: str
+        department: str
+        town: str
+        channel: str
+        applicant_kind: str
+        applicant_name: str
+        applicant_hash: str
+        bundle_id: str | None
+        online: bool
+        submitted_at: datetime
+        intake_base: date
+        intake_due_date: date
+        receipt_no: str | None
+        query_code_hash: str | None
+        accepted_at: datetime | None
+        clock_start: date | None
+        limit_days: int
+        legal_limit_days: int
+        deemed_accepted: bool
+        due_date: date | None
+        warn_date: date | None
+        legal_due_date: date | None
+        pause_days: int
+        extension_days: int
+        paused_since: date | None
+        corrections: int
+        suspensions: int
+        suspension: dict[str, str] | None
+        extended_on: date | None
+        steps: dict[str, StepState]
+        last_completion: date | None
+        last_completion_pause: int
+        concluded_at: datetime | None
+        outcome: str | None
+        conclusion_reason: str | None
+        concluded_online: bool | None
+        on_time: bool | None
+        handling_days: int | None
+        rejection_reason: str | None
+        delivered_at: datetime | None
+        delivery_method: str | None
+        site_visits: int | None
+        rating: int | None
+        rated_at: datetime | None
+        rating_answer_due: date | None
+        rating_answered_at: datetime | None
+        violations: list[dict[str, Any]]
+        orders: dict[str, dict[str, Any]]
+        complaints: list[str]
+
+    class Submitted(HallAggregate.Created):
+        """申报: the application reached the hall through a channel."""
+
+        case_id: str
+        item_code: str
+        item_name: str
+        item_valid_from: date
+        department: str
+        town: str
+        channel: str
+        applicant_kind: str
+        applicant_name: str
+        applicant_hash: str
+        bundle_id: str | None
+        online: bool
+        intake_due_date: date
+        item: dict[str, Any]
+
+        def apply(self, case: Case) -> None:
+            case.case_id = self.case_id
+            case.item = ItemVersion.from_dict(self.item)
+            case.department = self.department
+            case.town = self.town
+            case.channel = self.channel
+            case.applicant_kind = self.applicant_kind
+            case.applicant_name = self.applicant_name
+            case.applicant_hash = self.applicant_hash
+            case.bundle_id = self.bundle_id
+            case.online = self.online
+            case.status = AWAITING_INTAKE
+            case.submitted_at = self.occurred_at
+            case.intake_base = clock.local_date(self.occurred_at)
+            case.intake_due_date = self.intake_due_date
+            case.receipt_no = None
+            case.query_code_hash = None
+            case.accepted_at = None
+            case.clock_start = None
+            case.limit_days = 0
+            case.legal_limit_days = 0
+            case.deemed_accepted = False
+            case.due_date = None
+            case.warn_date = None
+            case.legal_due_date = None
+            case.pause_days = 0
+            case.extension_days = 0
+            case.paused_since = None
+            case.corrections = 0
+            case.suspensions = 0
+            case.suspension = None
+            case.extended_on = None
+            case.steps = {s.name: StepState(s.name, s.days) for s in case.item.steps}
+            case.last_completion = None
+            case.last_completion_pause = 0
+            case.concluded_at = None
+            case.outcome = None
+            case.conclusion_reason = None
+            case.concluded_online = None
+            case.on_time = None
+            case.handling_days = None
+            case.rejection_reason = None
+            case.delivered_at = None
+            case.delivery_method = None
+            case.site_visits = None
+            case.rating = None
+            case.rated_at = None
+            case.rating_answer_due = None
+            case.rating_answered_at = None
+            case.violations = []
+            case.orders = {}
+            case.complaints = []
+
+    class Accepted(HallAggregate.Event):
+        """受理: a receipt with a receipt number and the promised completion date."""
+
+        receipt_no: str
+        query_code_hash: str
+        item: dict[str, Any]
+        clock_start: date
+        limit_days: int
+        legal_limit_days: int
+        due_date: date
+        warn_date: date
+        legal_due_date: date
+        deemed: bool
+
+        def apply(self, case: Case) -> None:
+            case.status = IN_PROGRESS
+            case.receipt_no = self.receipt_no
+            case.query_code_hash = self.query_code_hash
+            case.item = ItemVersion.from_dict(self.item)
+            case.steps = {s.name: StepState(s.name, s.days) for s in case.item.steps}
+            case.accepted_at = self.occurred_at
+            case.clock_start = self.clock_start
+            case.limit_days = self.limit_days
+            case.legal_limit_days = self.legal_limit_days
+            case.due_date = self.due_date
+            case.warn_date = self.warn_date
+            case.legal_due_date = self.legal_due_date
+            case.deemed_accepted = self.deemed
+
+    class Rejected(HallAggregate.Event):
+        """不予受理, with a stated reason (missing reason is a violation)."""
+
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.status = REJECTED
+            case.rejection_reason = self.reason
+            case.concluded_at = self.occurred_at
+
+    class CorrectionRequested(HallAggregate.Event):
+        """一次性补正告知: all missing materials at once; the clock waits for them."""
+
+        materials: tuple[str, ...]
+        count: int
+        stage: str  # "intake" or "handling"
+
+        def apply(self, case: Case) -> None:
+            case.corrections = self.count
+            if self.stage == "intake":
+                case.status = AWAITING_MATERIALS
+            else:
+                if case.status != CORRECTION_PAUSED:
+                    case.paused_since = clock.local_date(self.occurred_at)
+                case.status = CORRECTION_PAUSED
+
+    class CorrectionReceived(HallAggregate.Event):
+        """补正材料收到: intake restarts, or the handling clock runs again."""
+
+        stage: str
+        intake_due_date: date | None
+        paused_days: int
+        due_date: date | None
+        warn_date: date | None
+        legal_due_date: date | None
+        step_due_dates: tuple[tuple[str, date], ...]
+
+        def apply(self, case: Case) -> None:
+            if self.stage == "intake":
+                case.status = AWAITING_INTAKE
+                case.intake_base = clock.local_date(self.occurred_at)
+                if self.intake_due_date is not None:
+                    case.intake_due_date = self.intake_due_date
+            else:
+                case.status = IN_PROGRESS
+                case.paused_since = None
+                case.pause_days += self.paused_days
+                case.due_date = self.due_date
+                case.warn_date = self.warn_date
+                case.legal_due_date = self.legal_due_date
+                for name, due in self.step_due_dates:
+                    case.steps[name].due_date = due
+
+    class StepStarted(HallAggregate.Event):
+        """审批环节开始, with the step's own due date."""
+
+        step: str
+        handler: str
+        department: str | None
+        due_date: date
+
+        def apply(self, case: Case) -> None:
+            st = case.steps[self.step]
+            st.started_on = clock.local_date(self.occurred_at)
+            st.handler = self.handler
+            st.due_date = self.due_date
+            st.completed_on = None
+            st.decision = None
+            st.on_time = None
+            st.running = True
+
+    class StepCompleted(HallAggregate.Event):
+        """审批环节完成: pass, return (退回) or deny."""
+
+        step: str
+        handler: str
+        decision: str
+        opinion: str | None
+        on_time: bool
+
+        def apply(self, case: Case) -> None:
+            st = case.steps[self.step]
+            st.completed_on = clock.local_date(self.occurred_at)
+            st.decision = self.decision
+            st.on_time = self.on_time
+            st.running = False
+            st.handler = self.handler
+            case.last_completion = st.completed_on
+            case.last_completion_pause = case.pause_days
+
+    class Suspended(HallAggregate.Event):
+        """特别程序 (art. 45): hearing, testing, expert review…; the clock stops."""
+
+        procedure: str
+        reason: str
+        expected_days: int
+        expected_resume: date
+        count: int
+
+        def apply(self, case: Case) -> None:
+            case.status = SUSPENDED
+            case.suspensions = self.count
+            case.paused_since = clock.local_date(self.occurred_at)
+            case.suspension = {
+                "procedure": self.procedure,
+                "reason": self.reason,
+                "since": case.paused_since.isoformat(),
+                "expected_resume": self.expected_resume.isoformat(),
+            }
+
+    class Resumed(HallAggregate.Event):
+        """特别程序结束: the due date moves back by the working days paused."""
+
+        paused_days: int
+        due_date: date
+        warn_date: date
+        legal_due_date: date
+        step_due_dates: tuple[tuple[str, date], ...]
+
+        def apply(self, case: Case) -> None:
+            case.status = IN_PROGRESS
+            case.paused_since = None
+            case.suspension = None
+            case.pause_days += self.paused_days
+            case.due_date = self.due_date
+            case.warn_date = self.warn_date
+            case.legal_due_date = self.legal_due_date
+            for name, due in self.step_due_dates:
+                case.steps[name].due_date = due
+
+    class Extended(HallAggregate.Event):
+        """延期 (art. 42): once, approved, with a reason."""
+
+        days: int
+        reason: str
+        approved_by: str
+        due_date: date
+        warn_date: date
+        legal_due_date: date
+
+        def apply(self, case: Case) -> None:
+            case.extension_days = self.days
+            case.extended_on = clock.local_date(self.occurred_at)
+            case.due_date = self.due_date
+            case.warn_date = self.warn_date
+            case.legal_due_date = self.legal_due_date
+
+    class Concluded(HallAggregate.Event):
+        """办结: approved / denied / transferred / terminated / withdrawn."""
+
+        outcome: str
+        reason: str | None
+        online: bool
+        due_date: date | None
+        on_time: bool | None
+        late_days: int
+        handling_days: int | None
+
+        def apply(self, case: Case) -> None:
+            case.status = CONCLUDED
+            case.outcome = self.outcome
+            case.conclusion_reason = self.reason
+            case.concluded_online = self.online
+            case.concluded_at = self.occurred_at
+            case.on_time = self.on_time
+            case.handling_days = self.handling_days
+            if self.due_date is not None:
+                case.due_date = self.due_date
+            case.paused_since = None
+            case.suspension = None
+            for st in case.steps.values():
+                st.running = False
+
+    class Delivered(HallAggregate.Event):
+        """送达: window pickup, post or electronic licence; counts site visits."""
+
+        method: str
+        site_visits: int
+
+        def apply(self, case: Case) -> None:
+            case.delivered_at = self.occurred_at
+            case.delivery_method = self.method
+            case.site_visits = self.site_visits
+
+    class Rated(HallAggregate.Event):
+        """好差评: level 1 (非常不满意) … 5 (非常满意); 1–2 is a bad review (差评)."""
+
+        level: int
+        comment: str | None
+        bad: bool
+        answer_due_date: date | None
+
+        def apply(self, case: Case) -> None:
+            case.rating = self.level
+            case.rated_at = self.occurred_at
+            case.rating_answer_due = self.answer_due_date
+
+    class RatingAnswered(HallAggregate.Event):
+        """差评整改答复: the department's answer to a review."""
+
+        reply: str
+        on_time: bool | None
+
+        def apply(self, case: Case) -> None:
+            case.rating_answered_at = self.occurred_at
+
+    class ViolationFlagged(HallAggregate.Event):
+        """违规: a supervision rule broken by the record just applied; recorded, never refused."""
+
+        violation: str
+        detail: str
+
+        def apply(self, case: Case) -> None:
+            case.violations.append(
+                {"violation": self.violation, "detail": self.detail, "at": self.occurred_at}
+            )
+
+    class SupervisionOrdered(HallAggregate.Event):
+        """督办: an inspector ordered the department to act on this case."""
+
+        order_id: str
+        inspector: str
+        note: str
+        due_date: date
+
+        def apply(self, case: Case) -> None:
+            case.orders[self.order_id] = {
+                "inspector": self.inspector,
+                "note": self.note,
+                "due_date": self.due_date,
+                "answered_at": None,
+            }
+
+    class SupervisionAnswered(HallAggregate.Event):
+        """督办反馈: the department answered the order about this case."""
+
+        order_id: str
+        on_time: bool
+
+        def apply(self, case: Case) -> None:
+            case.orders[self.order_id]["answered_at"] = self.occurred_at
+
+    class ComplaintLinked(HallAggregate.Event):
+        """投诉: a complaint was filed about this case."""
+
+        complaint_id: str
+
+        def apply(self, case: Case) -> None:
+            case.complaints.append(self.complaint_id)
+
+    # --- guards -------------------------------------------------------------------------
+
+    def check_open(self, what: str) -> None:
+        if self.status == CONCLUDED:
+            day = clock.local_date(self.concluded_at).isoformat() if self.concluded_at else "?"
+            raise CaseClosed(
+                f"case {self.case_id} was concluded ({self.outcome}) on {day}: {what} is not "
+                "accepted after conclusion"
+            )
+        if self.status == REJECTED:
+            raise CaseClosed(f"case {self.case_id} was rejected at intake: {what} is not accepted")
+
+    def check_status(self, what: str, allowed: frozenset[str] | set[str]) -> None:
+        self.check_open(what)
+        if self.status not in allowed:
+            raise InvalidTransition(
+                f"case {self.case_id} is {self.status.replace('_', ' ')}: "
+                f"{what} is not possible now"
+            )
+
+    def check_step(self, step: str) -> StepState:
+        st = self.steps.get(step)
+        if st is None:
+            names = ", ".join(self.steps) or "none"
+            raise UnknownStep(
+                f"step '{step}' is not a step of item {self.item.item_code} (steps: {names})"
+            )
+        return st
+
+    # --- clocks -------------------------------------------------------------------------
+
+    def _case_dates(
+        self, cal: WorkCalendar, policy: Policy, pause: int, extension: int
+    ) -> tuple[date, date, date]:
+        """Due date, warning date and legal due date for the given pauses and extension."""
+        assert self.clock_start is not None
+        shift = pause + extension
+        n = self.limit_days
+        due = cal.add_working_days(self.clock_start, n + shift)
+        margin = clock.warning_margin(n, policy.warning_share)
+        warn = cal.add_working_days(self.clock_start, max(1, n + shift - margin + 1))
+        legal = cal.add_working_days(self.clock_start, self.legal_limit_days + shift)
+        return due, warn, legal
+
+    def _step_base(self) -> tuple[date, int]:
+        """Where a newly started step's clock starts: the last completion, else acceptance."""
+        if self.last_completion is not None:
+            return self.last_completion, self.last_completion_pause
+        assert self.clock_start is not None
+        return self.clock_start, 0
+
+    def _running_step_dues(
+        self, cal: WorkCalendar, extra_pause: int
+    ) -> tuple[tuple[str, date], ...]:
+        out = []
+        for st in self.steps.values():
+            if st.running and st.due_date is not None:
+                out.append((st.name, cal.add_working_days(st.due_date, extra_pause)))
+        return tuple(out)
+
+    def _flag(self, ctx: RecordContext, violation: str, detail: str) -> None:
+        self._emit(Case.ViolationFlagged, ctx, violation=violation, detail=detail)
+
+    def _flag_backdated(self, ctx: RecordContext, cal: WorkCalendar) -> None:
+        if clock.is_backdated(cal, ctx.at, ctx.recorded_at):
+            lag = cal.working_days_between(ctx.day, clock.local_date(ctx.recorded_at))
+            self._flag(
+                ctx,
+                "backdated_entry",
+                f"{ctx.kind} of {ctx.day.isoformat()} entered {lag} working days later "
+                f"({clock.local_date(ctx.recorded_at).isoformat()})",
+            )
+
+    def _check_intake_deadline(self, ctx: RecordContext) -> bool:
+        return ctx.day > self.intake_due_date
+
+    def _flag_late_intake(self, ctx: RecordContext) -> None:
+        self._flag(
+            ctx,
+            "late_intake_decision",
+            f"intake decision ({ctx.kind}) on {ctx.day.isoformat()}, due by "
+            f"{self.intake_due_date.isoformat()}",
+        )
+
+    # --- commands -----------------------------------------------------------------------
+
+    @classmethod
+    def submit(
+        cls,
+        ctx: RecordContext,
+        *,
+        case_id: str,
+        item: ItemVersion,
+        town: str,
+        channel: str,
+        applicant_kind: str,
+        applicant_name: str,
+        applicant_hash: str,
+        bundle_id: str | None,
+        cal: WorkCalendar,
+        policy: Policy,
+    ) -> Case:
+        case = cls._open(
+            Case.Submitted,
+            stream_id("case", case_id),
+            ctx,
+            case_id=case_id,
+            item_code=item.item_code,
+            item_name=item.item_name,
+            item_valid_from=item.valid_from,
+            department=item.department,
+            town=town,
+            channel=channel,
+            applicant_kind=applicant_kind,
+            applicant_name=applicant_name,
+            applicant_hash=applicant_hash,
+            bundle_id=bundle_id,
+            online=channel in ONLINE_CHANNELS,
+            intake_due_date=cal.add_working_days(ctx.day, policy.intake_days),
+            item=item.to_dict(),
+        )
+        case._flag_backdated(ctx, cal)
+        return case
+
+    def accept(
+        self,
+        ctx: RecordContext,
+        *,
+        receipt_no: str,
+        query_code_hash: str,
+        item: ItemVersion,
+        cal: WorkCalendar,
+        policy: Policy,
+    ) -> None:
+        self.check_status("acceptance", {AWAITING_INTAKE})
+        late = self._check_intake_deadline(ctx)
+        start = self.intake_base if late else ctx.day
+        self.clock_start = start
+        self.limit_days = item.promised_days
+        self.legal_limit_days = item.statutory_days
+        due, warn, legal = self._case_dates(cal, policy, 0, 0)
+        self._emit(
+            Case.Accepted,
+            ctx,
+            receipt_no=receipt_no,
+            query_code_hash=query_code_hash,
+            item=item.to_dict(),
+            clock_start=start,
+            limit_days=item.promised_days,
+            legal_limit_days=item.statutory_days,
+            due_date=due,
+            warn_date=warn,
+            legal_due_date=legal,
+            deemed=late,
+        )
+        if late:
+            self._flag_late_intake(ctx)
+        self._flag_backdated(ctx, cal)
+
+    def reject(self, ctx: RecordContext, *, reason: str | None, cal: WorkCalendar) -> None:
+        self.check_status("rejection", {AWAITING_INTAKE})
+        late = self._check_intake_deadline(ctx)
+        self._emit(Case.Rejected, ctx, reason=reason or "")
+        if not (reason or "").strip():
+            self._flag(ctx, "missing_reason", "rejected at intake without a stated reason")
+        if late:
+            self._flag_late_intake(ctx)
+        self._flag_backdated(ctx, cal)
+
+    def request_correction(
+        self, ctx: RecordContext, *, materials: tuple[str, ...], cal: WorkCalendar
+    ) -> None:
+        allowed = {AWAITING_INTAKE, AWAITING_MATERIALS, IN_PROGRESS, CORRECTION_PAUSED}
+        self.check_status("a correction notice", allowed)
+        at_intake = self.status in (AWAITING_INTAKE, AWAITING_MATERIALS)
+        late = self.status == AWAITING_INTAKE and self._check_intake_deadline(ctx)
+        count = self.corrections + 1
+        self._emit(
+            Case.CorrectionRequested,
+            ctx,
+            materials=materials,
+            count=count,
+            stage="intake" if at_intake else "handling",
+        )
+        if count >= 2:
+            self._flag(
+                ctx,
+                "second_correction",
+                f"correction notice no. {count}: all missing materials must be listed at once",
+            )
+        if late:
+            self._flag_late_intake(ctx)
+        self._flag_backdated(ctx, cal)
+
+    def receive_correction(self, ctx: RecordContext, *, cal: WorkCalendar, policy: Policy) -> None:
+        self.check_status("receiving corrected materials", {AWAITING_MATERIALS, CORRECTION_PAUSED})
+        if self.status == AWAITING_MATERIALS:
+            self._emit(
+                Case.CorrectionReceived,
+                ctx,
+                stage="intake",
+                intake_due_date=cal.add_working_days(ctx.day, policy.intake_days),
+                paused_days=0,
+                due_date=None,
+                warn_date=None,
+                legal_due_date=None,
+                step_due_dates=(),
+            )
+        else:
+            assert self.paused_since is not None
+            paused = cal.working_days_between(self.paused_since, ctx.day)
+            due, warn, legal = self._case_dates(
+                cal, policy, self.pause_days + paused, self.extension_days
+            )
+            self._emit(
+                Case.CorrectionReceived,
+                ctx,
+                stage="handling",
+                intake_due_date=None,
+                paused_days=paused,
+                due_date=due,
+                warn_date=warn,
+                legal_due_date=legal,
+                step_due_dates=self._running_step_dues(cal, paused),
+            )
+        self._flag_backdated(ctx, cal)
+
+    def start_step(
+        self,
+        ctx: RecordContext,
+        *,
+        step: str,
+        handler: str,
+        department: str | None,
+        cal: WorkCalendar,
+    ) -> None:
+        self.check_open(f"step '{step}'")
+        st = self.check_step(step)
+        if self.status in (AWAITING_INTAKE, AWAITING_MATERIALS):
+            raise InvalidTransition(
+                f"case {self.case_id} is not accepted yet: step '{step}' cannot start"
+            )
+        self.check_status(f"starting step '{step}'", {IN_PROGRESS})
+        if st.running:
+            raise InvalidTransition(
+                f"step '{step}' of case {self.case_id} is already running since {st.started_on}"
+            )
+        base, base_pause = self._step_base()
+        due = cal.add_working_days(base, st.days + (self.pause_days - base_pause))
+        self._emit(
+            Case.StepStarted, ctx, step=step, handler=handler, department=department, due_date=due
+        )
+        self._flag_backdated(ctx, cal)
+
+    def complete_step(
+        self,
+        ctx: RecordContext,
+        *,
+        step: str,
+        handler: str,
+        decision: str,
+        opinion: str | None,
+        cal: WorkCalendar,
+    ) -> None:
+        self.check_open(f"step '{step}'")
+        st = self.check_step(step)
+        self.check_status(f"completing step '{step}'", {IN_PROGRESS})
+        if not st.running:
+            raise InvalidTransition(f"step '{step}' of case {self.case_id} was not started")
+        assert st.due_date is not None
+        self._emit(
+            Case.StepCompleted,
+            ctx,
+            step=step,
+            handler=handler,
+            decision=decision,
+            opinion=opinion,
+            on_time=ctx.day <= st.due_date,
+        )
+        self._flag_backdated(ctx, cal)
+
+    def suspend(
+        self,
+        ctx: RecordContext,
+        *,
+        procedure: str,
+        reason: str,
+        expected_days: int,
+        cal: WorkCalendar,
+    ) -> None:
+        self.check_open("suspension")
+        if not self.item.suspendable:
+            raise NotAllowed(
+                f"item {self.item.item_code} does not allow special procedures: the clock cannot "
+                "be suspended"
+            )
+        if self.status == SUSPENDED:
+            raise InvalidTransition(f"case {self.case_id} is already suspended")
+        self.check_status("suspension", {IN_PROGRESS})
+        count = self.suspensions + 1
+        self._emit(
+            Case.Suspended,
+            ctx,
+            procedure=procedure,
+            reason=reason,
+            expected_days=expected_days,
+            expected_resume=cal.add_working_days(ctx.day, expected_days),
+            count=count,
+        )
+        if count >= 2:
+            self._flag(ctx, "repeated_suspension", f"suspension no. {count} ({procedure})")
+        self._flag_backdated(ctx, cal)
+
+    def resume(self, ctx: RecordContext, *, cal: WorkCalendar, policy: Policy) -> None:
+        self.check_open("resumption")
+        if self.status != SUSPENDED:
+            raise InvalidTransition(f"case {self.case_id} is not suspended: nothing to resume")
+        assert self.paused_since is not None
+        paused = cal.working_days_between(self.paused_since, ctx.day)
+        due, warn, legal = self._case_dates(
+            cal, policy, self.pause_days + paused, self.extension_days
+        )
+        self._emit(
+            Case.Resumed,
+            ctx,
+            paused_days=paused,
+            due_date=due,
+            warn_date=warn,
+            legal_due_date=legal,
+            step_due_dates=self._running_step_dues(cal, paused),
+        )
+        self._flag_backdated(ctx, cal)
+
+    def extend(
+        self,
+        ctx: RecordContext,
+        *,
+        days: int,
+        reason: str,
+        approved_by: str,
+        cal: WorkCalendar,
+        policy: Policy,
+    ) -> None:
+        self.check_open("an extension")
+        if self.status in (AWAITING_INTAKE, AWAITING_MATERIALS):
+            raise InvalidTransition(f"case {self.case_id} is not accepted yet: nothing to extend")
+        if self.extended_on is not None:
+            raise NotAllowed(
+                f"case {self.case_id} was already extended on {self.extended_on}: "
+                "one extension per case"
+            )
+        if self.item.extension_days == 0:
+            raise NotAllowed(f"item {self.item.item_code} allows no extension")
+        if days > self.item.extension_days:
+            raise NotAllowed(
+                f"an extension of {days} working days exceeds the {self.item.extension_days} "
+                f"allowed for item {self.item.item_code}"
+            )
+        due, warn, legal = self._case_dates(cal, policy, self.pause_days, days)
+        self._emit(
+            Case.Extended,
+            ctx,
+            days=days,
+            reason=reason,
+            approved_by=approved_by,
+            due_date=due,
+            warn_date=warn,
+            legal_due_date=legal,
+        )
+        self._flag_backdated(ctx, cal)
+
+    def conclude(
+        self,
+        ctx: RecordContext,
+        *,
+        outcome: str,
+        reason: str | None,
+        online: bool,
+        cal: WorkCalendar,
+        policy: Policy,
+    ) -> None:
+        self.check_open("conclusion")
+        accepted = self.status in ACCEPTED_OPEN
+        if not accepted and outcome not in ("withdrawn", "terminated"):
+            raise InvalidTransition(
+                f"case {self.case_id} was never accepted: it can only be withdrawn or terminated"
+            )
+        due = self.due_date
+        if due is not None and self.paused_since is not None:
+            due = cal.add_working_days(due, cal.working_days_between(self.paused_since, ctx.day))
+        on_time = None if due is None else ctx.day <= due
+        late_days = 0 if due is None or on_time else cal.working_days_between(due, ctx.day)
+        handling = (
+            cal.working_days_between(clock.local_date(self.accepted_at), ctx.day)
+            if self.accepted_at is not None
+            else None
+        )
+        self._emit(
+            Case.Concluded,
+            ctx,
+            outcome=outcome,
+            reason=reason,
+            online=online,
+            due_date=due,
+            on_time=on_time,
+            late_days=late_days,
+            handling_days=handling,
+        )
+        if outcome == "denied" and not (reason or "").strip():
+            self._flag(ctx, "missing_reason", "denied (不予许可) without a stated reason")
+        if accepted and outcome in ("approved", "denied"):
+            missing = self._skipped_steps(outcome)
+            if missing:
+                self._flag(
+                    ctx, "skipped_steps", f"{outcome} without completing: {', '.join(missing)}"
+                )
+        completed = sum(1 for st in self.steps.values() if st.completed_on is not None)
+        elapsed = (ctx.at - self.submitted_at).total_seconds()
+        if (
+            elapsed <= policy.instant_conclusion_seconds
+            and completed >= policy.instant_conclusion_min_steps
+        ):
+            self._flag(
+                ctx,
+                "instant_conclusion",
+                f"submitted, {completed} steps and concluded within {int(elapsed)} seconds",
+            )
+        self._flag_backdated(ctx, cal)
+
+    def _skipped_steps(self, outcome: str) -> list[str]:
+        steps = list(self.steps.values())
+        if outcome == "denied":
+            if any(st.decision == "deny" for st in steps):
+                return []
+            return [st.name for st in steps if st.completed_on is None]
+        return [st.name for st in steps if st.decision != "pass"]
+
+    def deliver(
+        self, ctx: RecordContext, *, method: str, site_visits: int, cal: WorkCalendar
+    ) -> None:
+        if self.status != CONCLUDED:
+            raise InvalidTransition(f"case {self.case_id} is not concluded: nothing to deliver")
+        if self.delivered_at is not None:
+            raise InvalidTransition(f"case {self.case_id} was already delivered")
+        self._emit(Case.Delivered, ctx, method=method, site_visits=site_visits)
+        self._flag_backdated(ctx, cal)
+
+    def rate(
+        self,
+        ctx: RecordContext,
+        *,
+        level: int,
+        comment: str | None,
+        cal: WorkCalendar,
+        policy: Policy,
+    ) -> None:
+        if self.status not in (CONCLUDED, REJECTED):
+            raise InvalidTransition(f"case {self.case_id} is not concluded: it cannot be rated yet")
+        if self.rating is not None:
+            raise InvalidTransition(f"case {self.case_id} was already rated ({self.rating})")
+        bad = level <= 2
+        due = cal.add_working_days(ctx.day, policy.bad_rating_answer_days) if bad else None
+        self._emit(Case.Rated, ctx, level=level, comment=comment, bad=bad, answer_due_date=due)
+        self._flag_backdated(ctx, cal)
+
+    def answer_rating(self, ctx: RecordContext, *, reply: str, cal: WorkCalendar) -> None:
+        if self.rating is None:
+            raise InvalidTransition(f"case {self.case_id} has no rating to answer")
+        if self.rating_answered_at is not None:
+            raise InvalidTransition(f"the rating of case {self.case_id} was already answered")
+        on_time = None if self.rating_answer_due is None else ctx.day <= self.rating_answer_due
+        self._emit(Case.RatingAnswered, ctx, reply=reply, on_time=on_time)
+        self._flag_backdated(ctx, cal)
+
+    def link_supervision(
+        self, ctx: RecordContext, *, order_id: str, inspector: str, note: str, due_date: date
+    ) -> None:
+        self._emit(
+            Case.SupervisionOrdered,
+            ctx,
+            order_id=order_id,
+            inspector=inspector,
+            note=note,
+            due_date=due_date,
+        )
+
+    def link_supervision_answer(self, ctx: RecordContext, *, order_id: str, on_time: bool) -> None:
+        self._emit(Case.SupervisionAnswered, ctx, order_id=order_id, on_time=on_time)
+
+    def link_complaint(self, ctx: RecordContext, *, complaint_id: str) -> None:
+        self._emit(Case.ComplaintLinked, ctx, complaint_id=complaint_id)
+
+
+# --- complaint (投诉) -----------------------------------------------------------------
+
+C_FILED = "filed"
+C_ACCEPTED = "accepted"
+C_ASSIGNED = "assigned"
+C_REPLIED = "replied"
+C_CLOSED = "closed"
+C_REJECTED = "rejected"
+
+
+class Complaint(HallAggregate):
+    """A complaint (投诉) about a case or a department, online or by the 12345 hotline."""
+
+    STREAM = "complaint"
+
+    if TYPE_CHECKING:
+        complaint_id: str
+        status: str
+        case_id: str | None
+        department: str
+        channel: str
+        content: str
+        filed_at: datetime
+        accept_due_date: date
+        accepted_at: datetime | None
+        reply_due_date: date | None
+        replied_at: datetime | None
+        closed_at: datetime | None
+        satisfied: bool | None
+        assigned_to: str | None
+        rejection_reason: str | None
+        violations: list[dict[str, Any]]
+
+    class Filed(HallAggregate.Created):
+        """投诉受理登记: filed, with the acceptance deadline."""
+
+        complaint_id: str
+        case_id: str | None
+        department: str
+        channel: str
+        content: str
+        accept_due_date: date
+
+        def apply(self, c: Complaint) -> None:
+            c.complaint_id = self.complaint_id
+            c.case_id = self.case_id
+            c.department = self.department
+            c.channel = self.channel
+            c.content = self.content
+            c.status = C_FILED
+            c.filed_at = self.occurred_at
+            c.accept_due_date = self.accept_due_date
+            c.accepted_at = None
+            c.reply_due_date = None
+            c.replied_at = None
+            c.closed_at = None
+            c.satisfied = None
+            c.assigned_to = None
+            c.rejection_reason = None
+            c.violations = []
+
+    class Accepted(HallAggregate.Event):
+        """投诉受理, with the reply deadline."""
+
+        on_time: bool
+        reply_due_date: date
+
+        def apply(self, c: Complaint) -> None:
+            c.status = C_ACCEPTED
+            c.accepted_at = self.occurred_at
+            c.reply_due_date = self.reply_due_date
+
+    class Rejected(HallAggregate.Event):
+        """投诉不予受理, with a reason."""
+
+        reason: str
+
+        def apply(self, c: Complaint) -> None:
+            c.status = C_REJECTED
+            c.rejection_reason = self.reason
+            c.closed_at = self.occurred_at
+
+    class Assigned(HallAggregate.Event):
+        """转办: handed to the department that must answer."""
+
+        department: str
+
+        def apply(self, c: Complaint) -> None:
+            c.status = C_ASSIGNED
+            c.assigned_to = self.department
+
+    class Replied(HallAggregate.Event):
+        """答复."""
+
+        reply: str
+        on_time: bool
+
+        def apply(self, c: Complaint) -> None:
+            c.status = C_REPLIED
+            c.replied_at = self.occurred_at
+
+    class Closed(HallAggregate.Event):
+        """回访 and closed; whether the complainant was satisfied."""
+
+        satisfied: bool | None
+
+        def apply(self, c: Complaint) -> None:
+            c.status = C_CLOSED
+            c.closed_at = self.occurred_at
+            c.satisfied = self.satisfied
+
+    class ViolationFlagged(HallAggregate.Event):
+        """违规 on the complaint's handling (e.g. rejected without a reason)."""
+
+        violation: str
+        detail: str
+
+        def apply(self, c: Complaint) -> None:
+            c.violations.append({"violation": self.violation, "detail": self.detail})
+
+    def check_status(self, what: str, allowed: set[str]) -> None:
+        if self.status not in allowed:
+            raise InvalidTransition(
+                f"complaint {self.complaint_id} is {self.status}: {what} is not possible now"
+            )
+
+    @classmethod
+    def file(
+        cls,
+        ctx: RecordContext,
+        *,
+        complaint_id: str,
+        case_id: str | None,
+        department: str,
+        channel: str,
+        content: str,
+        cal: WorkCalendar,
+        policy: Policy,
+    ) -> Complaint:
+        return cls._open(
+            Complaint.Filed,
+            stream_id("complaint", complaint_id),
+            ctx,
+            complaint_id=complaint_id,
+            case_id=case_id,
+            department=department,
+            channel=channel,
+            content=content,
+            accept_due_date=cal.add_working_days(ctx.day, policy.complaint_accept_days),
+        )
+
+    def accept(self, ctx: RecordContext, *, cal: WorkCalendar, policy: Policy) -> None:
+        self.check_status("acceptance", {C_FILED})
+        self._emit(
+            Complaint.Accepted,
+            ctx,
+            on_time=ctx.day <= self.accept_due_date,
+            reply_due_date=cal.add_working_days(ctx.day, policy.complaint_reply_days),
+        )
+
+    def reject(self, ctx: RecordContext, *, reason: str | None) -> None:
+        self.check_status("rejection", {C_FILED})
+        self._emit(Complaint.Rejected, ctx, reason=reason or "")
+        if not (reason or "").strip():
+            self._emit(
+                Complaint.ViolationFlagged,
+                ctx,
+                violation="missing_reason",
+                detail="complaint rejected without a stated reason",
+            )
+
+    def assign(self, ctx: RecordContext, *, department: str) -> None:
+        self.check_status("assignment", {C_ACCEPTED, C_ASSIGNED})
+        self._emit(Complaint.Assigned, ctx, department=department)
+
+    def reply(self, ctx: RecordContext, *, reply: str) -> None:
+        self.check_status("a reply", {C_ACCEPTED, C_ASSIGNED})
+        assert self.reply_due_date is not None
+        self._emit(Complaint.Replied, ctx, reply=reply, on_time=ctx.day <= self.reply_due_date)
+
+    def close(self, ctx: RecordContext, *, satisfied: bool | None) -> None:
+        self.check_status("closing", {C_REPLIED})
+        self._emit(Complaint.Closed, ctx, satisfied=satisfied)
+
+
+# --- supervision order (督办单) --------------------------------------------------------
+
+
+class SupervisionOrder(HallAggregate):
+    """An inspector's order (督办单) to a department to act by a deadline."""
+
+    STREAM = "supervision"
+
+    if TYPE_CHECKING:
+        order_id: str
+        status: str
+        case_id: str | None
+        department: str
+        inspector: str
+        note: str
+        due_date: date
+        ordered_at: datetime
+        answered_at: datetime | None
+        reply: str | None
+
+    class Ordered(HallAggregate.Created):
+        """督办: issued with a deadline for the department's answer (反馈)."""
+
+        order_id: str
+        case_id: str | None
+        department: str
+        inspector: str
+        due_days: int
+        note: str
+        due_date: date
+
+        def apply(self, o: SupervisionOrder) -> None:
+            o.order_id = self.order_id
+            o.case_id = self.case_id
+            o.department = self.department
+            o.inspector = self.inspector
+            o.note = self.note
+            o.due_date = self.due_date
+            o.ordered_at = self.occurred_at
+            o.status = "ordered"
+            o.answered_at = None
+            o.reply = None
+
+    class Answered(HallAggregate.Event):
+        """反馈: the department answered."""
+
+        reply: str
+        on_time: bool
+
+        def apply(self, o: SupervisionOrder) -> None:
+            o.status = "answered"
+            o.answered_at = self.occurred_at
+            o.reply = self.reply
+
+    @classmethod
+    def issue(
+        cls,
+        ctx: RecordContext,
+        *,
+        order_id: str,
+        case_id: str | None,
+        department: str,
+        inspector: str,
+        due_days: int,
+        note: str,
+        cal: WorkCalendar,
+    ) -> SupervisionOrder:
+        return cls._open(
+            SupervisionOrder.Ordered,
+            stream_id("supervision", order_id),
+            ctx,
+            order_id=order_id,
+            case_id=case_id,
+            department=department,
+            inspector=inspector,
+            due_days=due_days,
+            note=note,
+            due_date=cal.add_working_days(ctx.day, due_days),
+        )
+
+    def answer(self, ctx: RecordContext, *, reply: str) -> None:
+        if self.status != "ordered":
+            raise InvalidTransition(f"supervision order {self.order_id} was already answered")
+        self._emit(SupervisionOrder.Answered, ctx, reply=reply, on_time=ctx.day <= self.due_date)
+
+
+# --- bundle (一件事一次办) and the receipt index ----------------------------------------
+
+
+class Bundle(HallAggregate):
+    """一件事一次办: several items applied for together, under one receipt."""
+
+    STREAM = "bundle"
+
+    class Opened(HallAggregate.Created):
+        bundle_id: str
+        case_id: str
+
+        def apply(self, b: Bundle) -> None:
+            b.bundle_id = self.bundle_id
+            b.case_ids = [self.case_id]
+
+    class CaseAdded(HallAggregate.Event):
+        case_id: str
+
+        def apply(self, b: Bundle) -> None:
+            b.case_ids.append(self.case_id)
+
+    if TYPE_CHECKING:
+        bundle_id: str
+        case_ids: list[str]
+
+    @classmethod
+    def open(cls, ctx: RecordContext, *, bundle_id: str, case_id: str) -> Bundle:
+        return cls._open(
+            Bundle.Opened, stream_id("bundle", bundle_id), ctx, bundle_id=bundle_id, case_id=case_id
+        )
+
+    def add_case(self, ctx: RecordContext, *, case_id: str) -> None:
+        if case_id not in self.case_ids:
+            self._emit(Bundle.CaseAdded, ctx, case_id=case_id)
+
+
+class Receipt(HallAggregate):
+    """受理号 index: which case (or bundle of cases) a receipt number belongs to."""
+
+    STREAM = "receipt"
+
+    if TYPE_CHECKING:
+        receipt_no: str
+        case_ids: list[str]
+        bundle_id: str | None
+
+    class Issued(HallAggregate.Created):
+        receipt_no: str
+        case_id: str
+        bundle_id: str | None
+
+        def apply(self, r: Receipt) -> None:
+            r.receipt_no = self.receipt_no
+            r.case_ids = [self.case_id]
+            r.bundle_id = self.bundle_id
+
+    class CaseAdded(HallAggregate.Event):
+        case_id: str
+
+        def apply(self, r: Receipt) -> None:
+            r.case_ids.append(self.case_id)
+
+    @classmethod
+    def issue(
+        cls, ctx: RecordContext, *, receipt_no: str, case_id: str, bundle_id: str | None
+    ) -> Receipt:
+        return cls._open(
+            Receipt.Issued,
+            stream_id("receipt", receipt_no),
+            ctx,
+            receipt_no=receipt_no,
+            case_id=case_id,
+            bundle_id=bundle_id,
+        )
+
+    def check_can_add(self, case_id: str, bundle_id: str | None) -> None:
+        if case_id in self.case_ids:
+            return
+        if self.bundle_id is None or bundle_id != self.bundle_id:
+            raise ReceiptConflict(
+                f"receipt number {self.receipt_no} was already issued to case {self.case_ids[0]}"
+            )
+
+    def add_case(self, ctx: RecordContext, *, case_id: str) -> None:
+        if case_id not in self.case_ids:
+            self._emit(Receipt.CaseAdded, ctx, case_id=case_id)
+
+
+# --- the service catalogue (事项目录) ---------------------------------------------------
+
+
+class ServiceCatalogue(HallAggregate):
+    """The versioned service catalogue, one stream: every loaded item version is a fact."""
+
+    STREAM = "catalogue"
+
+    if TYPE_CHECKING:
+        versions: dict[str, dict[date, ItemVersion]]
+
+    class Opened(HallAggregate.Created):
+        def apply(self, c: ServiceCatalogue) -> None:
+            c.versions = {}
+
+    class VersionAdded(HallAggregate.Event):
+        """A new version of a service item, in force from ``valid_from``."""
+
+        item: dict[str, Any]
+        loaded_from: str
+
+        def apply(self, c: ServiceCatalogue) -> None:
+            v = ItemVersion.from_dict(self.item)
+            c.versions.setdefault(v.item_code, {})[v.valid_from] = v
+
+    @classmethod
+    def open(cls, ctx: RecordContext) -> ServiceCatalogue:
+        return cls._open(ServiceCatalogue.Opened, stream_id("catalogue", "main"), ctx)
+
+    def check_version(self, v: ItemVersion) -> bool:
+        """True when the version is new; False when already loaded identically."""
+        existing = self.versions.get(v.item_code, {}).get(v.valid_from)
+        if existing is None:
+            return True
+        if existing == v:
+            return False
+        raise CatalogueConflict(
+            f"item {v.item_code} already has a version valid from {v.valid_from} with different "
+            "content; publish the change with a later valid_from"
+        )
+
+    def add_version(self, ctx: RecordContext, v: ItemVersion, loaded_from: str) -> None:
+        self._emit(ServiceCatalogue.VersionAdded, ctx, item=v.to_dict(), loaded_from=loaded_from)
+
+
+AGGREGATES: tuple[type[HallAggregate], ...] = (
+    Case,
+    Complaint,
+    SupervisionOrder,
+    Bundle,
+    Receipt,
+    ServiceCatalogue,
+)

@@ -1,0 +1,299 @@
+"""Read views of cases and complaints, with the flags that hold at a given time.
+
+Time-based alerts (``case_warning``, ``case_overdue``, ``step_overdue`` …) are
+computed here from the dates stored in the events -- no calendar needed -- so
+``hallwatch case --as-of`` shows exactly what an inspector would have seen
+then.  Violations are facts recorded by the domain and simply listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from domain import clock
+from domain.model import (
+    ACCEPTED_OPEN,
+    AWAITING_INTAKE,
+    C_ACCEPTED,
+    C_ASSIGNED,
+    C_FILED,
+    CONCLUDED,
+    CORRECTION_PAUSED,
+    SUSPENDED,
+    Case,
+    Complaint,
+    HallAggregate,
+    SupervisionOrder,
+)
+
+ALERT_KINDS = (
+    "case_warning",
+    "case_overdue",
+    "step_overdue",
+    "intake_overdue",
+    "complaint_overdue",
+    "rating_unanswered",
+    "supervision_unanswered",
+)
+VIOLATION_KINDS = (
+    "second_correction",
+    "late_intake_decision",
+    "missing_reason",
+    "skipped_steps",
+    "backdated_entry",
+    "instant_conclusion",
+    "repeated_suspension",
+)
+
+
+def _iso(v: date | datetime | None) -> str | None:
+    return None if v is None else v.isoformat()
+
+
+def _passed(due: date | None, at: datetime) -> bool:
+    """True from 00:00 (Asia/Shanghai) of the day after ``due``."""
+    return due is not None and clock.is_overdue(due, at)
+
+
+def case_overdue(case: Case, now: datetime) -> bool:
+    """审批超时: concluded late, or open, clock running, and past its due date."""
+    if case.status == CONCLUDED:
+        return case.on_time is False
+    if case.status in (SUSPENDED, CORRECTION_PAUSED):
+        return False
+    return case.status in ACCEPTED_OPEN and _passed(case.due_date, now)
+
+
+def case_alerts(case: Case, now: datetime) -> list[str]:
+    """Alert kinds that hold for a case at ``now`` (a breach once raised stays)."""
+    out: list[str] = []
+    end = case.concluded_at if case.status == CONCLUDED and case.concluded_at else now
+    if case.warn_date is not None and case.accepted_at is not None:
+        paused_now = case.status in (SUSPENDED, CORRECTION_PAUSED)
+        if not paused_now and end >= clock.start_of_day(case.warn_date):
+            out.append("case_warning")
+    if case_overdue(case, now):
+        out.append("case_overdue")
+    for st in case.steps.values():
+        if st.on_time is False or (
+            st.running
+            and case.status not in (SUSPENDED, CORRECTION_PAUSED)
+            and _passed(st.due_date, now)
+        ):
+            out.append("step_overdue")
+            break
+    if case.status == AWAITING_INTAKE and _passed(case.intake_due_date, now):
+        out.append("intake_overdue")
+    if case.rating_answer_due is not None:
+        answered = case.rating_answered_at
+        if (answered is None and _passed(case.rating_answer_due, now)) or (
+            answered is not None and clock.local_date(answered) > case.rating_answer_due
+        ):
+            out.append("rating_unanswered")
+    for order in case.orders.values():
+        answered = order["answered_at"]
+        if (answered is None and _passed(order["due_date"], now)) or (
+            answered is not None and clock.local_date(answered) > order["due_date"]
+        ):
+            out.append("supervision_unanswered")
+            break
+    return out
+
+
+def event_row(agg_cls: type[HallAggregate], e: HallAggregate.Event) -> dict[str, Any]:
+    """One history line: type, when it happened, when it was entered, who sent it."""
+    fields = {
+        k: v
+        for k, v in vars(e).items()
+        if k
+        not in (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "record_id",
+            "source",
+            "occurred_at",
+            "recorded_at",
+            "prev_hash",
+            "chain_hash",
+            "item",
+            "query_code_hash",
+            "applicant_hash",
+        )
+    }
+    return {
+        "version": e.originator_version,
+        "type": agg_cls.event_type(e),
+        "occurred_at": e.occurred_at.isoformat(),
+        "recorded_at": e.recorded_at.isoformat(),
+        "stored_at": e.timestamp.isoformat(),
+        "record_id": e.record_id,
+        "source": e.source,
+        "data": {k: (_iso(v) if isinstance(v, (date, datetime)) else v) for k, v in fields.items()},
+        "chain_hash": e.chain_hash,
+    }
+
+
+def case_view(case: Case, events: Sequence[HallAggregate.Event], now: datetime) -> dict[str, Any]:
+    """The JSON of ``hallwatch case`` (CONTRACTS §4) at time ``now``."""
+    violations = [v["violation"] for v in case.violations]
+    flags = case_alerts(case, now) + [v for v in dict.fromkeys(violations)]
+    return {
+        "case_id": case.case_id,
+        "receipt_no": case.receipt_no,
+        "item_code": case.item.item_code,
+        "item_name": case.item.item_name,
+        "item_valid_from": case.item.valid_from.isoformat(),
+        "department": case.department,
+        "town": case.town,
+        "channel": case.channel,
+        "applicant_kind": case.applicant_kind,
+        "applicant_name": case.applicant_name,
+        "bundle_id": case.bundle_id,
+        "status": case.status,
+        "submitted_at": _iso(case.submitted_at),
+        "intake_due_date": _iso(case.intake_due_date),
+        "accepted_at": _iso(case.accepted_at),
+        "deemed_accepted": case.deemed_accepted,
+        "promised_days": case.limit_days or case.item.promised_days,
+        "statutory_days": case.legal_limit_days or case.item.statutory_days,
+        "due_date": _iso(case.due_date),
+        "legal_due_date": _iso(case.legal_due_date),
+        "warn_at": _iso(clock.start_of_day(case.warn_date)) if case.warn_date else None,
+        "overdue": case_overdue(case, now),
+        "paused_days": case.pause_days,
+        "extension_days": case.extension_days,
+        "suspension": case.suspension,
+        "corrections": case.corrections,
+        "steps": [
+            {
+                "step": st.name,
+                "days": st.days,
+                "started_on": _iso(st.started_on),
+                "due_date": _iso(st.due_date),
+                "completed_on": _iso(st.completed_on),
+                "decision": st.decision,
+                "handler": st.handler,
+                "on_time": st.on_time,
+                "overdue": st.on_time is False or (st.running and _passed(st.due_date, now)),
+            }
+            for st in case.steps.values()
+        ],
+        "outcome": case.outcome,
+        "concluded_at": _iso(case.concluded_at),
+        "on_time": case.on_time,
+        "handling_days": case.handling_days,
+        "rejection_reason": case.rejection_reason,
+        "delivered_at": _iso(case.delivered_at),
+        "delivery_method": case.delivery_method,
+        "site_visits": case.site_visits,
+        "rating": case.rating,
+        "rating_answered_at": _iso(case.rating_answered_at),
+        "supervision_orders": [
+            {
+                "order_id": k,
+                **{
+                    kk: _iso(vv) if isinstance(vv, (date, datetime)) else vv for kk, vv in v.items()
+                },
+            }
+            for k, v in case.orders.items()
+        ],
+        "complaints": list(case.complaints),
+        "flags": flags,
+        "violations": [
+            {"violation": v["violation"], "detail": v["detail"], "at": _iso(v["at"])}
+            for v in case.violations
+        ],
+        "as_of": now.isoformat(),
+        "events": [event_row(Case, e) for e in events],
+    }
+
+
+def applicant_view(
+    case: Case, events: Sequence[HallAggregate.Event], now: datetime
+) -> dict[str, Any]:
+    """What an applicant (办事人) sees with receipt number + query code: no internal detail."""
+    return {
+        "receipt_no": case.receipt_no,
+        "item_name": case.item.item_name,
+        "department": case.department,
+        "status": case.status,
+        "accepted_at": _iso(case.accepted_at),
+        "expected_completion": _iso(case.due_date),
+        "suspension": case.suspension,
+        "outcome": case.outcome,
+        "concluded_at": _iso(case.concluded_at),
+        "history": [
+            {"type": Case.event_type(e), "occurred_at": e.occurred_at.isoformat()}
+            for e in events
+            if not isinstance(e, Case.ViolationFlagged)
+        ],
+    }
+
+
+def complaint_alerts(c: Complaint, now: datetime) -> list[str]:
+    """complaint_overdue: acceptance or reply past its deadline (or made late)."""
+    late = False
+    if c.status == C_FILED and _passed(c.accept_due_date, now):
+        late = True
+    if c.accepted_at is not None and clock.local_date(c.accepted_at) > c.accept_due_date:
+        late = True
+    if c.reply_due_date is not None:
+        if c.status in (C_ACCEPTED, C_ASSIGNED) and _passed(c.reply_due_date, now):
+            late = True
+        if c.replied_at is not None and clock.local_date(c.replied_at) > c.reply_due_date:
+            late = True
+    return ["complaint_overdue"] if late else []
+
+
+def complaint_view(
+    c: Complaint, events: Sequence[HallAggregate.Event], now: datetime
+) -> dict[str, Any]:
+    """The JSON of ``hallwatch complaint``."""
+    return {
+        "complaint_id": c.complaint_id,
+        "case_id": c.case_id,
+        "department": c.department,
+        "assigned_to": c.assigned_to,
+        "channel": c.channel,
+        "content": c.content,
+        "status": c.status,
+        "filed_at": _iso(c.filed_at),
+        "accept_due_date": _iso(c.accept_due_date),
+        "accepted_at": _iso(c.accepted_at),
+        "reply_due_date": _iso(c.reply_due_date),
+        "replied_at": _iso(c.replied_at),
+        "closed_at": _iso(c.closed_at),
+        "satisfied": c.satisfied,
+        "rejection_reason": c.rejection_reason,
+        "flags": complaint_alerts(c, now) + [v["violation"] for v in c.violations],
+        "as_of": now.isoformat(),
+        "events": [event_row(Complaint, e) for e in events],
+    }
+
+
+def order_view(
+    o: SupervisionOrder, events: Sequence[HallAggregate.Event], now: datetime
+) -> dict[str, Any]:
+    """The JSON of ``hallwatch order``: a supervision order (督办单) and its answer."""
+    unanswered = (o.answered_at is None and _passed(o.due_date, now)) or (
+        o.answered_at is not None and clock.local_date(o.answered_at) > o.due_date
+    )
+    return {
+        "order_id": o.order_id,
+        "case_id": o.case_id,
+        "department": o.department,
+        "inspector": o.inspector,
+        "note": o.note,
+        "status": o.status,
+        "ordered_at": _iso(o.ordered_at),
+        "due_date": _iso(o.due_date),
+        "answered_at": _iso(o.answered_at),
+        "reply": o.reply,
+        "flags": ["supervision_unanswered"] if unanswered else [],
+        "as_of": now.isoformat(),
+        "events": [event_row(SupervisionOrder, e) for e in events],
+    }

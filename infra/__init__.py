@@ -1,0 +1,1 @@
+"""hallwatch infra package."""

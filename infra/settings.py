@@ -1,0 +1,148 @@
+"""hallwatch's settings: one frozen object, built here from the environment.
+
+Only ``infra`` reads environment variables; everything else receives a
+``Settings`` (or the pieces of it it needs).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from domain.policy import Policy
+
+
+class SettingsError(ValueError):
+    """A setting has a value hallwatch cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything hallwatch needs to know to start."""
+
+    data_dir: Path = Path(".hallwatch")
+    database_url: str | None = None
+    calendar_overrides: Path | None = None
+    secret_key: bytes | None = None
+    hall: str = "hallwatch"
+    batch_size: int = 500
+    policy: Policy = field(default_factory=Policy)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "events.sqlite3"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.data_dir / "rejected"
+
+    @property
+    def backend(self) -> str:
+        return "postgres" if self.database_url else "sqlite"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    def key(self) -> bytes:
+        """The secret for keyed hashes; created once in the data folder if not given."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return bytes.fromhex(path.read_text().strip())
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex())
+        return key
+
+
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: not a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from environment variables (``os.environ`` by default)."""
+    env = os.environ if env is None else env
+    key_hex = env.get("HALLWATCH_SECRET_KEY")
+    key: bytes | None = None
+    if key_hex:
+        try:
+            key = bytes.fromhex(key_hex)
+        except ValueError:
+            raise SettingsError("HALLWATCH_SECRET_KEY: not a hex string") from None
+        if len(key) < 16:
+            raise SettingsError("HALLWATCH_SECRET_KEY: use at least 16 bytes (32 hex digits)")
+    share_raw = env.get("HALLWATCH_WARNING_SHARE")
+    share = 0.2
+    if share_raw:
+        try:
+            share = float(share_raw)
+        except ValueError:
+            raise SettingsError(f"HALLWATCH_WARNING_SHARE={share_raw!r}: not a number") from None
+        if not 0 < share < 1:
+            raise SettingsError(f"HALLWATCH_WARNING_SHARE={share_raw!r}: must be between 0 and 1")
+    url = env.get("HALLWATCH_DATABASE_URL") or None
+    if url:
+        check_database_url(url)
+    overrides = env.get("HALLWATCH_CALENDAR_OVERRIDES")
+    return Settings(
+        data_dir=Path(env.get("HALLWATCH_DATA_DIR") or ".hallwatch"),
+        database_url=url,
+        calendar_overrides=Path(overrides) if overrides else None,
+        secret_key=key,
+        hall=env.get("HALLWATCH_HALL") or "hallwatch",
+        batch_size=_int(env, "HALLWATCH_BATCH_SIZE", 500),
+        policy=Policy(
+            warning_share=share,
+            bad_rating_answer_days=_int(env, "HALLWATCH_BAD_RATING_ANSWER_DAYS", 5),
+            complaint_reply_days=_int(env, "HALLWATCH_COMPLAINT_REPLY_DAYS", 15),
+        ),
+    )
+
+
+def check_database_url(url: str) -> None:
+    p = urlparse(url)
+    if p.scheme not in ("postgresql", "postgres"):
+        raise SettingsError(f"database url {url!r}: only postgresql:// URLs are supported")
+    if not p.path.strip("/"):
+        raise SettingsError(f"database url {url!r}: names no database")
+
+
+def eventsourcing_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing library's settings for the configured event store."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.sqlite_path),
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    p = urlparse(settings.database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(p.path.lstrip("/")),
+        "POSTGRES_HOST": p.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(p.port or 5432),
+        "POSTGRES_USER": unquote(p.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(p.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_POOL_SIZE": "4",
+        "CREATE_TABLE": "y",
+    }

@@ -1,0 +1,108 @@
+"""Builders for intake records and aggregates used across the tests."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+from domain import clock
+from domain.calendar import WorkCalendar
+from domain.catalogue import Catalogue, parse_catalogue, sample_catalogue_path
+from domain.model import RecordContext
+
+_ids = itertools.count(1)
+CAL = WorkCalendar.load()
+
+
+def sample_catalogue() -> Catalogue:
+    return Catalogue(parse_catalogue(sample_catalogue_path()).versions)
+
+
+def at(text: str) -> datetime:
+    """'2026-03-02 09:00' in Asia/Shanghai."""
+    return datetime.fromisoformat(text).replace(tzinfo=clock.SHANGHAI)
+
+
+def ctx(when: str, kind: str = "test", recorded: str | None = None) -> RecordContext:
+    t = at(when)
+    return RecordContext(f"r{next(_ids)}", "test", kind, t, at(recorded) if recorded else t)
+
+
+def rec(kind: str, when: str, *, recorded: str | None = None, **fields: Any) -> dict[str, Any]:
+    """An intake record (CONTRACTS §2) with a fresh record_id."""
+    r: dict[str, Any] = {
+        "record_id": f"rec-{next(_ids)}",
+        "kind": kind,
+        "at": at(when).isoformat(),
+        "source": "test-hall",
+    }
+    if recorded:
+        r["recorded_at"] = at(recorded).isoformat()
+    else:
+        r["recorded_at"] = r["at"]
+    r.update(fields)
+    return r
+
+
+def submitted(case_id: str, when: str, item_code: str = "SCJG-002", **extra: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "case_id": case_id,
+        "item_code": item_code,
+        "channel": "web",
+        "applicant_kind": "person",
+        "applicant_name": "张三",
+        "applicant_id": "440101199001011234",
+        "town": "南城街道",
+    }
+    fields.update(extra)
+    return rec("submitted", when, **fields)
+
+
+def full_case(
+    case_id: str,
+    start: str = "2026-03-02 09:00",
+    item_code: str = "SCJG-002",
+    receipt: str | None = None,
+) -> list[dict[str, Any]]:
+    """A case that runs its whole lifecycle on time: submit … rate."""
+    from domain.catalogue import Catalogue  # noqa: F401
+
+    cat = sample_catalogue()
+    d = at(start).date()
+    item = cat.version_on(item_code, d)
+    assert item is not None
+    day = d
+    out = [submitted(case_id, start, item_code)]
+    day = CAL.add_working_days(day, 1)
+    out.append(
+        rec(
+            "accepted",
+            f"{day} 10:00",
+            case_id=case_id,
+            receipt_no=receipt or f"SL-{case_id}",
+            query_code="123456",
+        )
+    )
+    for st in item.steps:
+        out.append(
+            rec("step_started", f"{day} 11:00", case_id=case_id, step=st.name, handler="王五")
+        )
+        day = CAL.add_working_days(day, 1)
+        out.append(
+            rec(
+                "step_completed",
+                f"{day} 10:00",
+                case_id=case_id,
+                step=st.name,
+                handler="王五",
+                decision="pass",
+            )
+        )
+    out.append(rec("concluded", f"{day} 16:00", case_id=case_id, outcome="approved", online=True))
+    day = CAL.add_working_days(day, 1)
+    out.append(
+        rec("delivered", f"{day} 09:30", case_id=case_id, method="electronic", site_visits=0)
+    )
+    out.append(rec("rated", f"{day} 10:30", case_id=case_id, level=5))
+    return out
