@@ -2,7 +2,7 @@
 
 Each event carries ``prev_hash`` and ``chain_hash``; the hash covers the
 previous hash, the event's topic, stream id and version, and the canonical JSON
-of every other field -- exactly the stored bytes minus ``chain_hash``.  Editing,
+of every field -- exactly the stored bytes with ``chain_hash`` left blank.  Editing,
 reordering or deleting an event inside a stream breaks the chain, and
 ``hallwatch verify`` recomputes every chain from the raw stored rows without
 needing the domain classes.
@@ -11,9 +11,8 @@ needing the domain classes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 import orjson
@@ -21,7 +20,6 @@ import orjson
 from domain.storage import canonical_json
 
 GENESIS = "0" * 64
-_EXCLUDED = frozenset({"originator_id", "originator_version", "chain_hash"})
 
 
 def chain_hash(
@@ -32,11 +30,6 @@ def chain_hash(
     h.update(f"{prev_hash}|{topic}|{stream_id.hex}|{version}|".encode())
     h.update(canonical_state)
     return h.hexdigest()
-
-
-def event_state_for_hash(event_dict: Mapping[str, Any]) -> bytes:
-    """The canonical bytes of an in-memory event's fields, as they will be stored."""
-    return canonical_json({k: v for k, v in event_dict.items() if k not in _EXCLUDED})
 
 
 @dataclass(frozen=True)
@@ -88,7 +81,8 @@ class ChainVerifier:
             problem = f"stored state is not readable JSON ({e})"
             data = {}
         if problem is None:
-            stored = data.pop("chain_hash", None)
+            stored = data.get("chain_hash")
+            data["chain_hash"] = ""
             data.pop("class_version", None)
             if stored is None:
                 problem = "event has no chain_hash"

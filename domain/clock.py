@@ -50,6 +50,7 @@ WARNING_SHARE = 0.2
 BACKDATING_TOLERANCE_DAYS = 1
 
 _ONE_DAY = timedelta(days=1)
+_EIGHT_HOURS = timedelta(hours=8)
 
 
 def _require_aware(t: datetime, name: str) -> None:
@@ -63,7 +64,11 @@ def local_date(t: datetime) -> date:
     Limits count whole local days, so a record at 23:30 UTC belongs to the
     next Shanghai day.  A naive datetime has no defined instant: ValueError.
     """
-    _require_aware(t, "t")
+    offset = t.utcoffset()
+    if offset == _EIGHT_HOURS:  # nearly every record: already Shanghai time
+        return t.date()
+    if offset is None:
+        _require_aware(t, "t")
     return t.astimezone(SHANGHAI).date()
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from functools import cache
 from typing import Any, cast
+from uuid import UUID
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
@@ -23,9 +24,14 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoder,
 )
-from eventsourcing.utils import resolve_topic
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import get_topic, resolve_topic
 
-_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_OPTS = orjson.OPT_SORT_KEYS  # OPT_NON_STR_KEYS costs 6x: every key here is a str
+
+
+STORED_BYTES = "_stored_bytes"
+"""Where an event built by the domain keeps its canonical bytes (never stored as a field)."""
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -96,7 +102,22 @@ def field_converters(cls: type) -> tuple[tuple[str, Converter], ...]:
 
 
 class TypedMapper(Mapper[Any]):
-    """Mapper that restores field types from the event class's annotations."""
+    """Mapper that restores field types from the event class's annotations.
+
+    Events sealed by the domain already carry their canonical bytes; those are
+    stored as they are, so the hash chain covers exactly what is written.
+    """
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
+        pre = vars(domain_event).get(STORED_BYTES)
+        if pre is None or self.cipher is not None or self.compressor is not None:
+            return super().to_stored_event(domain_event)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(type(domain_event)),
+            state=pre,
+        )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
         cls = cast(type, resolve_topic(stored_event.topic))
@@ -116,3 +137,31 @@ class TypedMapper(Mapper[Any]):
         event: Any = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
         return cast(DomainEventProtocol[Any], event)
+
+
+class BatchSQLiteRecorder(SQLiteApplicationRecorder):
+    """SQLite recorder inserting a batch with one ``executemany``.
+
+    The library inserts event by event to read each rowid back; inside the one
+    write transaction rowids are consecutive (SQLite assigns max(rowid) + 1), so
+    the notification ids follow from ``last_insert_rowid()``.
+    """
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        params = [
+            (
+                s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                s.originator_version,
+                s.topic,
+                s.state,
+            )
+            for s in stored_events
+        ]
+        c.executemany(self.insert_events_statement, params)
+        c.execute("SELECT last_insert_rowid()")
+        last = int(c.fetchone()[0])
+        return list(range(last - len(params) + 1, last + 1))

@@ -122,6 +122,7 @@ def event_row(agg_cls: type[HallAggregate], e: HallAggregate.Event) -> dict[str,
             "item",
             "query_code_hash",
             "applicant_hash",
+            "_stored_bytes",
         )
     }
     return {

@@ -62,8 +62,6 @@ class Settings:
         return key
 
 
-
-
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -133,6 +131,7 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": "domain.storage:BatchSQLiteRecorder",
         }
     p = urlparse(settings.database_url)
     return {

@@ -843,8 +843,14 @@ class _Simulation:
         """A record entered when it happened: a historical backfill carries ``recorded_at``,
         otherwise hallwatch would take the time it receives the file and flag it back-dated."""
         when = _rfc3339(at)
-        return {"record_id": "", "kind": kind, "at": when, "recorded_at": when,
-                "source": self.source, **fields}
+        return {
+            "record_id": "",
+            "kind": kind,
+            "at": when,
+            "recorded_at": when,
+            "source": self.source,
+            **fields,
+        }
 
     @staticmethod
     def _with_recorded_at(record: dict[str, Any], recorded: datetime) -> dict[str, Any]:
