@@ -8,6 +8,7 @@ hash-chains and stores every resulting event.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import sqlite3
 import statistics
@@ -23,6 +24,7 @@ from bench.report import Row
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from infra.settings import Settings
 from infra.simulate import generate_records, write_jsonl
+from infra.tuning import tune_for_intake
 from infra.wiring import open_app
 
 console = Console(stderr=True)
@@ -55,6 +57,8 @@ def raw_sqlite(path: Path, workdir: Path, batch_size: int) -> float:
 def hallwatch_sqlite(path: Path, workdir: Path, batch_size: int) -> tuple[float, int]:
     """Seconds for hallwatch's intake of the same file (the ``hallwatch ingest`` loop)."""
     settings = Settings(data_dir=workdir / "hw", secret_key=b"k" * 32, batch_size=batch_size)
+    before = gc.get_threshold()
+    tune_for_intake()  # exactly what `hallwatch ingest` does
     app = open_app(settings)
     app.load_catalogue(parse_catalogue(sample_catalogue_path()), "sample")
     started = time.perf_counter()
@@ -65,6 +69,7 @@ def hallwatch_sqlite(path: Path, workdir: Path, batch_size: int) -> tuple[float,
         refused += sum(1 for o in outcomes if o.status == "refused")
     elapsed = time.perf_counter() - started
     app.close()
+    gc.set_threshold(*before)
     return elapsed, refused
 
 

@@ -14,7 +14,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -50,20 +50,33 @@ def record_key(source: str, record_id: str) -> str:
     return f"{source}\x1f{record_id}"
 
 
-@dataclass(frozen=True)
 class RecordContext:
-    """Who said what, when: the envelope of one intake record."""
+    """Who said what, when: the envelope of one intake record.
 
-    record_id: str
-    source: str
-    kind: str
-    at: datetime
-    recorded_at: datetime
+    A slotted class rather than a frozen dataclass: one is built per record.
+    """
 
-    @cached_property
-    def day(self) -> date:
-        """The Asia/Shanghai date the fact happened on."""
-        return clock.local_date(self.at)
+    __slots__ = ("at", "day", "kind", "record_id", "recorded_at", "source", "stored_at")
+
+    def __init__(
+        self,
+        record_id: str,
+        source: str,
+        kind: str,
+        at: datetime,
+        recorded_at: datetime,
+        stored_at: datetime | None = None,
+    ) -> None:
+        self.record_id = record_id
+        self.source = source
+        self.kind = kind
+        self.at = at
+        self.recorded_at = recorded_at
+        self.stored_at = stored_at
+        self.day: date = clock.local_date(at)  # the Asia/Shanghai date it happened on
+
+    def __repr__(self) -> str:
+        return f"RecordContext({self.kind} {self.record_id} at {self.at.isoformat()})"
 
 
 _ITEMS: dict[bytes, ItemVersion] = {}
@@ -189,7 +202,7 @@ def _build_event(
 ) -> Any:
     """A sealed event: its hash chained to ``prev``, its stored bytes ready."""
     state: dict[str, Any] = {
-        "timestamp": datetime.now(UTC),
+        "timestamp": ctx.stored_at or datetime.now(UTC),
         "record_id": ctx.record_id,
         "source": ctx.source,
         "occurred_at": ctx.at,

@@ -28,6 +28,7 @@ from domain.errors import DomainError
 from domain.model import Case, Complaint, SupervisionOrder
 from domain.views import applicant_view, case_view, complaint_view, order_view
 from infra.settings import Settings, SettingsError, from_env
+from infra.tuning import tune_for_intake
 from infra.wiring import open_app
 
 console = Console()
@@ -221,6 +222,7 @@ def _reject_line(file: str, line: int, raw: bytes, outcome: Outcome) -> bytes:
 def ingest(ctx: Ctx, file: Path, rejects: Path | None, batch_size: int | None, quiet: bool) -> None:
     """Apply intake records (JSON Lines); exit 1 if any record was refused."""
     size = batch_size or ctx.settings.batch_size
+    tune_for_intake()
     if str(file) != "-" and not file.exists():
         _fail(f"intake file {file} does not exist")
     stream: IO[bytes] = sys.stdin.buffer if str(file) == "-" else file.open("rb")

