@@ -39,8 +39,15 @@ def messages(app: Hallwatch) -> list[tuple[Any, ...]]:
     for nid, sid, version, topic, state in app.stored_rows():
         if sid not in infos:
             infos[sid] = stream_info(topic, orjson.loads(state), sid)
-        msg = to_cloudevent(notification_id=nid, stream_id=sid, version=version, topic=topic,
-                            state=state, info=infos[sid], source="dongguan-hall")
+        msg = to_cloudevent(
+            notification_id=nid,
+            stream_id=sid,
+            version=version,
+            topic=topic,
+            state=state,
+            info=infos[sid],
+            source="dongguan-hall",
+        )
         out.append((msg, sid, version, topic))
     return out
 
@@ -49,7 +56,8 @@ def test_shipped_schemas_match_the_event_classes() -> None:
     generated = all_schemas()
     assert len(generated) == len(event_classes())
     for ce_type, schema in generated.items():
-        assert shipped_schema(ce_type) == schema, f"{ce_type}: run python -m streams.event_schemas --write"
+        hint = f"{ce_type}: run python -m streams.event_schemas --write"
+        assert shipped_schema(ce_type) == schema, hint
 
 
 def test_every_event_kind_is_a_valid_cloudevent_with_valid_data(sample_store: Hallwatch) -> None:
@@ -64,8 +72,11 @@ def test_every_event_kind_is_a_valid_cloudevent_with_valid_data(sample_store: Ha
         assert attrs["streamversion"] == version and attrs["chainhash"]
         data = event.get_data()
         assert isinstance(data, dict)
-        jsonschema.validate(data, shipped_schema(attrs["type"]),
-                            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        jsonschema.validate(
+            data,
+            shipped_schema(attrs["type"]),
+            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+        )
         seen.add(attrs["type"])
     case_types = {t for t in all_schemas() if t.startswith("gov.hallwatch.case.")}
     missing = case_types - seen - {"gov.hallwatch.case.complaint_linked"}
