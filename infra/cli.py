@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -539,6 +541,141 @@ def verify(ctx: Ctx, as_json: bool) -> None:
         sys.exit(1)
 
 
+# --- Kafka: relay, intake, tail ------------------------------------------------------------
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT/SIGTERM, so long-running commands finish their batch and stop."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def _kafka(ctx: Ctx) -> str:
+    from infra.broker import BrokerError
+    from infra.kafka import bootstrap, ensure_hallwatch_topics
+
+    try:
+        servers = bootstrap(ctx.settings)
+        ensure_hallwatch_topics(ctx.settings, servers)
+    except BrokerError as e:
+        _fail(str(e))
+        raise
+    except Exception as e:
+        _fail(f"cannot reach Kafka at {ctx.settings.kafka_bootstrap or 'the local broker'}: {e}")
+        raise
+    return servers
+
+
+@cli.command()
+@click.option("--until-idle", is_flag=True, help="Stop once every stored event is published.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.pass_obj
+def relay(ctx: Ctx, until_idle: bool, batch_size: int) -> None:
+    """Publish every stored event to the events topic as a CloudEvent (outbox relay)."""
+    from infra.kafka import producer
+    from streams.relay import OutboxRelay
+
+    servers = _kafka(ctx)
+    stop = _stop_on_signals()
+    with _app(ctx) as app:
+        r = OutboxRelay(
+            app.recorder,
+            lambda: producer(servers),
+            topic=ctx.settings.events_topic,
+            source=ctx.settings.hall,
+            batch_size=batch_size,
+        )
+        err.print(
+            f"relay: {ctx.settings.events_topic} on {servers}, from position {r.stats.position}"
+        )
+        try:
+            stats = r.run(
+                stop, until_idle=until_idle, on_error=lambda e: err.print(f"relay: {e}; retrying")
+            )
+        finally:
+            close = getattr(r.producer, "close", None)
+            if close is not None:
+                close(timeout=10)
+    console.print(f"relay: {stats.published} events published, position {stats.position}")
+
+
+@cli.command()
+@click.option("--until-idle", is_flag=True, help="Stop when the intake topic has nothing new.")
+@click.option("--group", default="hallwatch-intake", show_default=True)
+@click.pass_obj
+def intake(ctx: Ctx, until_idle: bool, group: str) -> None:
+    """Apply intake records from the intake topic; refused ones go to the dead-letter topic."""
+    from infra.kafka import consumer, producer
+    from streams.intake import KafkaIntake
+
+    servers = _kafka(ctx)
+    tune_for_intake()
+    stop = _stop_on_signals()
+    with _app(ctx) as app:
+        cons = consumer(servers, group, ctx.settings.intake_topic)
+        dlq = producer(servers)
+        worker = KafkaIntake(
+            app,
+            cons,
+            dlq,
+            dead_letter_topic=ctx.settings.dead_letter_topic,
+            max_records=ctx.settings.batch_size,
+        )
+        err.print(
+            f"intake: {ctx.settings.intake_topic} -> event store; refused -> "
+            f"{ctx.settings.dead_letter_topic}"
+        )
+        try:
+            stats = worker.run(
+                stop, until_idle=until_idle, on_error=lambda e: err.print(f"intake: {e}; retrying")
+            )
+        finally:
+            cons.close()
+            dlq.close(timeout=10)
+    console.print(
+        f"intake: {stats.applied} applied, {stats.duplicates} duplicates, "
+        f"{stats.refused} refused (dead-lettered)"
+    )
+
+
+@cli.command()
+@click.option("--case", "subject", help="Only events of this case, complaint or order id.")
+@click.option("--type", "type_contains", help="Only event types containing this, e.g. violation.")
+@click.option("--department", help="Only events of this department.")
+@click.option("--follow", "-f", is_flag=True, help="Keep waiting for new events.")
+@click.option("--limit", type=int, help="Stop after this many events.")
+@click.option("--json", "as_json", is_flag=True, help="Print whole CloudEvents, one per line.")
+@click.pass_obj
+def tail(
+    ctx: Ctx,
+    subject: str | None,
+    type_contains: str | None,
+    department: str | None,
+    follow: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Print events from the events topic (for operators)."""
+    from infra.kafka import consumer
+    from streams.tail import TailFilter, format_line, tail_events
+
+    servers = _kafka(ctx)
+    flt = TailFilter(subject=subject, type_contains=type_contains, department=department)
+    for event in tail_events(
+        lambda: consumer(servers, None), ctx.settings.events_topic, flt, follow=follow, limit=limit
+    ):
+        if as_json:
+            sys.stdout.write(orjson.dumps(event).decode() + "\n")
+        else:
+            console.print(format_line(event), highlight=False)
+
+
 # --- demo -------------------------------------------------------------------------------
 
 
@@ -585,6 +722,15 @@ def _interesting_case(app: Hallwatch) -> str:
     if not best[1]:
         _fail("no case with violations in the store")
     return best[1]
+
+
+def _register_broker() -> None:
+    from infra.broker_cli import broker
+
+    cli.add_command(broker)
+
+
+_register_broker()
 
 
 def main() -> None:

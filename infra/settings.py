@@ -31,6 +31,23 @@ class Settings:
     hall: str = "hallwatch"
     batch_size: int = 500
     policy: Policy = field(default_factory=Policy)
+    kafka_bootstrap: str | None = None
+    kafka_port: int = 9092
+    s3_port: int = 9095
+    topic_prefix: str = "hallwatch"
+    topic_partitions: int = 6
+
+    @property
+    def events_topic(self) -> str:
+        return f"{self.topic_prefix}.events"
+
+    @property
+    def intake_topic(self) -> str:
+        return f"{self.topic_prefix}.intake"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.topic_prefix}.intake.rejected"
 
     @property
     def sqlite_path(self) -> Path:
@@ -107,12 +124,30 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=key,
         hall=env.get("HALLWATCH_HALL") or "hallwatch",
         batch_size=_int(env, "HALLWATCH_BATCH_SIZE", 500),
+        kafka_bootstrap=env.get("HALLWATCH_KAFKA_BOOTSTRAP") or None,
+        kafka_port=_port(env, "HALLWATCH_KAFKA_PORT", 9092),
+        s3_port=_port(env, "HALLWATCH_S3_PORT", 9095),
+        topic_prefix=_prefix(env.get("HALLWATCH_TOPIC_PREFIX") or "hallwatch"),
+        topic_partitions=_int(env, "HALLWATCH_TOPIC_PARTITIONS", 6),
         policy=Policy(
             warning_share=share,
             bad_rating_answer_days=_int(env, "HALLWATCH_BAD_RATING_ANSWER_DAYS", 5),
             complaint_reply_days=_int(env, "HALLWATCH_COMPLAINT_REPLY_DAYS", 15),
         ),
     )
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value > 65535:
+        raise SettingsError(f"{name}={value}: not a port number")
+    return value
+
+
+def _prefix(value: str) -> str:
+    if not value.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise SettingsError(f"HALLWATCH_TOPIC_PREFIX={value!r}: use letters, digits, '.', '-', '_'")
+    return value
 
 
 def check_database_url(url: str) -> None:

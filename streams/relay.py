@@ -9,6 +9,7 @@ re-publishes at most the unacknowledged tail, with the same event ids.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
@@ -39,6 +40,7 @@ class RelayStats:
 
     published: int = 0
     batches: int = 0
+    errors: int = 0
     position: int = 0
     last_lag_ms: list[float] = field(default_factory=list)
 
@@ -49,7 +51,7 @@ class OutboxRelay:
     def __init__(
         self,
         recorder: Any,
-        producer: Producer,
+        producer: Producer | Callable[[], Producer],
         *,
         topic: str,
         source: str,
@@ -60,7 +62,13 @@ class OutboxRelay:
         on_batch: Callable[[list[Message]], None] | None = None,
     ) -> None:
         self.recorder = recorder
-        self.producer = producer
+        # A factory lets the relay replace its producer after the broker went away.
+        self._factory: Callable[[], Producer] | None = None
+        if callable(producer) and not hasattr(producer, "send"):
+            self._factory = producer
+            self.producer = producer()
+        else:
+            self.producer = producer  # type: ignore[assignment]
         self.topic = topic
         self.source = source
         self.name = f"{name}:{topic}"
@@ -125,14 +133,48 @@ class OutboxRelay:
             self.on_batch(messages)
         return len(rows)
 
-    def run(self, stop: threading.Event, *, until_idle: bool = False) -> RelayStats:
-        """Follow the store until ``stop`` is set (or, with ``until_idle``, it is caught up)."""
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        until_idle: bool = False,
+        on_error: Callable[[Exception], None] | None = None,
+        max_backoff: float = 5.0,
+    ) -> RelayStats:
+        """Follow the store until ``stop`` is set (or, with ``until_idle``, it is caught up).
+
+        A failed batch (broker down, acknowledgement timed out) is retried with a
+        fresh producer after a back-off; the position did not move, so the same
+        events are sent again with the same ids.
+        """
+        backoff = 0.5
         while not stop.is_set():
-            if self.run_once() == 0:
+            try:
+                published = self.run_once()
+                backoff = 0.5
+            except Exception as e:  # the broker is the usual suspect: keep trying
+                self.stats.errors += 1
+                if on_error is not None:
+                    on_error(e)
+                self._replace_producer()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, max_backoff)
+                continue
+            if published == 0:
                 if until_idle:
                     break
                 stop.wait(self.poll_interval)
         return self.stats
+
+    def _replace_producer(self) -> None:
+        if self._factory is None:
+            return
+        close = getattr(self.producer, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close(timeout=1)
+        with contextlib.suppress(Exception):  # broker still down: the next attempt retries
+            self.producer = self._factory()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

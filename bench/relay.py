@@ -1,0 +1,122 @@
+"""Relay throughput beside a raw kafka-python producer sending the same bytes.
+
+Setup (not timed): ingest generated records into a fresh SQLite store and start
+a local broker on free ports.  Raw: one producer (same settings as the relay's)
+sends every CloudEvent the relay would send, then flushes.  Relay: the outbox
+relay publishes the whole store from position 0 (reading SQLite, mapping,
+sending, waiting for acks per batch, storing its position).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from uuid import UUID
+
+import orjson
+from rich.console import Console
+
+from bench.report import Row
+from domain.catalogue import parse_catalogue, sample_catalogue_path
+from infra.broker import BrokerConfig, LocalBroker, ensure_topics
+from infra.kafka import producer
+from infra.settings import Settings
+from infra.simulate import generate_records
+from infra.wiring import open_app
+from streams.cloudevents import StreamInfo, stream_info, to_cloudevent
+from streams.relay import OutboxRelay
+
+console = Console(stderr=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_relay(*, events: int, repeat: int) -> list[Row]:
+    work = Path(tempfile.mkdtemp(prefix="hallwatch-bench-relay-"))
+    broker = LocalBroker(
+        BrokerConfig(data_dir=work / "broker", kafka_port=_free_port(), s3_port=_free_port())
+    )
+    try:
+        console.print(f"storing about {events:,} events …")
+        app = open_app(Settings(data_dir=work / "hw", secret_key=b"k" * 32))
+        app.load_catalogue(parse_catalogue(sample_catalogue_path()), "sample")
+        recs = generate_records(cases=max(1, events // 11), start=date(2026, 3, 2), seed=5)
+        lines = [orjson.dumps(r) for r in recs]
+        for i in range(0, len(lines), 1000):
+            app.ingest(lines[i : i + 1000])
+        infos: dict[UUID, StreamInfo] = {}
+        messages = []
+        for nid, sid, version, topic, state in app.stored_rows():
+            if sid not in infos:
+                infos[sid] = stream_info(topic, orjson.loads(state), sid)
+            messages.append(
+                to_cloudevent(
+                    notification_id=nid,
+                    stream_id=sid,
+                    version=version,
+                    topic=topic,
+                    state=state,
+                    info=infos[sid],
+                    source="bench",
+                )
+            )
+        n = len(messages)
+        console.print(f"{n:,} events stored; starting the local broker …")
+        broker.start()
+        servers = broker.bootstrap_servers
+        raw_t: list[float] = []
+        relay_t: list[float] = []
+        for i in range(repeat):
+            raw_topic, relay_topic = f"bench.raw.{i}", f"bench.relay.{i}"
+            ensure_topics(servers, [raw_topic, relay_topic], partitions=6)
+            prod = producer(servers)
+            started = time.perf_counter()
+            for m in messages:
+                prod.send(raw_topic, value=m.value, key=m.key, headers=m.headers)
+            prod.flush()
+            raw_t.append(time.perf_counter() - started)
+            prod.close()
+            prod = producer(servers)
+            relay = OutboxRelay(
+                app.recorder,
+                prod,
+                topic=relay_topic,
+                source="bench",
+                name=f"bench{i}",
+                batch_size=2000,
+            )
+            started = time.perf_counter()
+            relay.run(threading.Event(), until_idle=True)
+            relay_t.append(time.perf_counter() - started)
+            prod.close()
+            console.print(
+                f"run {i + 1}: raw {n / raw_t[-1]:,.0f} ev/s, relay "
+                f"{n / relay_t[-1]:,.0f} ev/s ({relay.stats.published} published)"
+            )
+        app.close()
+        raw_rate = n / statistics.median(raw_t)
+        relay_rate = n / statistics.median(relay_t)
+        return [
+            Row(
+                name=f"relay, {n:,} events, local broker",
+                unit="ev/s",
+                value=relay_rate,
+                baseline_name="raw kafka-python producer, same bytes",
+                baseline=raw_rate,
+                min_ratio=0.5,
+                note="acks=all, idempotent",
+            )
+        ]
+    finally:
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
