@@ -166,6 +166,26 @@ class HallAggregate(Aggregate):
         event.mutate(self)
         self.pending_events.append(event)
 
+    def raise_alert(
+        self,
+        *,
+        alert: str,
+        deadline: date,
+        detail: str,
+        step: str | None,
+        at: datetime,
+        now: datetime,
+    ) -> bool:
+        """Record an alert once (预警/超时): False when this one was already raised."""
+        if alert_key(alert, deadline, step) in self.__dict__.get("applied_records", ()):
+            return False
+        ctx = RecordContext(alert_id(alert, deadline, step), ALERTER_SOURCE, "alert", at, now, now)
+        event_class = getattr(type(self), "AlertRaised", None)
+        if event_class is None:
+            raise TypeError(f"{type(self).__name__} has no alerts")
+        self._emit(event_class, ctx, alert=alert, deadline=deadline, detail=detail, step=step)
+        return True
+
     def has_applied(self, ctx: RecordContext) -> bool:
         """True when this very record was already applied (idempotency)."""
         return record_key(ctx.source, ctx.record_id) in self.__dict__.get("applied_records", ())
@@ -177,6 +197,30 @@ class HallAggregate(Aggregate):
 
 
 A = TypeVar("A", bound=HallAggregate)
+
+
+ALERTER_SOURCE = "hallwatch-alerter"
+
+
+def alert_id(alert: str, deadline: date, step: str | None = None) -> str:
+    """The record id of an alert: one alert per kind, deadline (and step), ever."""
+    return f"alert:{alert}:{deadline.isoformat()}" + (f":{step}" if step else "")
+
+
+def alert_key(alert: str, deadline: date, step: str | None = None) -> str:
+    """The alert's entry in an aggregate's applied records."""
+    return record_key(ALERTER_SOURCE, alert_id(alert, deadline, step))
+
+
+def _alert_entry(e: Any) -> dict[str, Any]:
+    return {
+        "alert": e.alert,
+        "deadline": e.deadline,
+        "step": e.step,
+        "detail": e.detail,
+        "at": e.occurred_at,
+    }
+
 
 _CHAIN_BLANK = b'"chain_hash":""'
 _ONE_DAY = timedelta(days=1)
@@ -317,6 +361,7 @@ class Case(HallAggregate):
         violations: list[dict[str, Any]]
         orders: dict[str, dict[str, Any]]
         complaints: list[str]
+        alerts: list[dict[str, Any]]
 
     class Submitted(HallAggregate.Created):
         """申报: the application reached the hall through a channel."""
@@ -388,6 +433,7 @@ class Case(HallAggregate):
             case.violations = []
             case.orders = {}
             case.complaints = []
+            case.alerts = []
 
     class Accepted(HallAggregate.Event):
         """受理: a receipt with a receipt number and the promised completion date."""
@@ -634,6 +680,17 @@ class Case(HallAggregate):
             case.violations.append(
                 {"violation": self.violation, "detail": self.detail, "at": self.occurred_at}
             )
+
+    class AlertRaised(HallAggregate.Event):
+        """预警/超时: a deadline passed with no new event; raised by the alerter, once."""
+
+        alert: str
+        deadline: date
+        detail: str
+        step: str | None
+
+        def apply(self, case: Case) -> None:
+            case.alerts.append(_alert_entry(self))
 
     class SupervisionOrdered(HallAggregate.Event):
         """督办: an inspector ordered the department to act on this case."""
@@ -1195,6 +1252,7 @@ class Complaint(HallAggregate):
         assigned_to: str | None
         rejection_reason: str | None
         violations: list[dict[str, Any]]
+        alerts: list[dict[str, Any]]
 
     class Filed(HallAggregate.Created):
         """投诉受理登记: filed, with the acceptance deadline."""
@@ -1223,6 +1281,7 @@ class Complaint(HallAggregate):
             c.assigned_to = None
             c.rejection_reason = None
             c.violations = []
+            c.alerts = []
 
     class Accepted(HallAggregate.Event):
         """投诉受理, with the reply deadline."""
@@ -1282,6 +1341,17 @@ class Complaint(HallAggregate):
 
         def apply(self, c: Complaint) -> None:
             c.violations.append({"violation": self.violation, "detail": self.detail})
+
+    class AlertRaised(HallAggregate.Event):
+        """投诉超时: acceptance or reply past its deadline; raised by the alerter, once."""
+
+        alert: str
+        deadline: date
+        detail: str
+        step: str | None
+
+        def apply(self, c: Complaint) -> None:
+            c.alerts.append(_alert_entry(self))
 
     def check_status(self, what: str, allowed: set[str]) -> None:
         if self.status not in allowed:
@@ -1367,6 +1437,7 @@ class SupervisionOrder(HallAggregate):
         ordered_at: datetime
         answered_at: datetime | None
         reply: str | None
+        alerts: list[dict[str, Any]]
 
     class Ordered(HallAggregate.Created):
         """督办: issued with a deadline for the department's answer (反馈)."""
@@ -1390,6 +1461,7 @@ class SupervisionOrder(HallAggregate):
             o.status = "ordered"
             o.answered_at = None
             o.reply = None
+            o.alerts = []
 
     class Answered(HallAggregate.Event):
         """反馈: the department answered."""
@@ -1401,6 +1473,17 @@ class SupervisionOrder(HallAggregate):
             o.status = "answered"
             o.answered_at = self.occurred_at
             o.reply = self.reply
+
+    class AlertRaised(HallAggregate.Event):
+        """督办超期未反馈: the department did not answer by the deadline (red card)."""
+
+        alert: str
+        deadline: date
+        detail: str
+        step: str | None
+
+        def apply(self, o: SupervisionOrder) -> None:
+            o.alerts.append(_alert_entry(self))
 
     @classmethod
     def issue(

@@ -141,7 +141,8 @@ def event_row(agg_cls: type[HallAggregate], e: HallAggregate.Event) -> dict[str,
 def case_view(case: Case, events: Sequence[HallAggregate.Event], now: datetime) -> dict[str, Any]:
     """The JSON of ``hallwatch case`` (CONTRACTS §4) at time ``now``."""
     violations = [v["violation"] for v in case.violations]
-    flags = case_alerts(case, now) + [v for v in dict.fromkeys(violations)]
+    recorded = [a["alert"] for a in case.alerts if a["at"] <= now]
+    flags = list(dict.fromkeys(case_alerts(case, now) + recorded + violations))
     return {
         "case_id": case.case_id,
         "receipt_no": case.receipt_no,
@@ -208,6 +209,17 @@ def case_view(case: Case, events: Sequence[HallAggregate.Event], now: datetime) 
             {"violation": v["violation"], "detail": v["detail"], "at": _iso(v["at"])}
             for v in case.violations
         ],
+        "alerts": [
+            {
+                "alert": a["alert"],
+                "deadline": _iso(a["deadline"]),
+                "step": a["step"],
+                "detail": a["detail"],
+                "at": _iso(a["at"]),
+            }
+            for a in case.alerts
+            if a["at"] <= now
+        ],
         "as_of": now.isoformat(),
         "events": [event_row(Case, e) for e in events],
     }
@@ -270,7 +282,13 @@ def complaint_view(
         "closed_at": _iso(c.closed_at),
         "satisfied": c.satisfied,
         "rejection_reason": c.rejection_reason,
-        "flags": complaint_alerts(c, now) + [v["violation"] for v in c.violations],
+        "flags": list(
+            dict.fromkeys(
+                complaint_alerts(c, now)
+                + [a["alert"] for a in c.alerts if a["at"] <= now]
+                + [v["violation"] for v in c.violations]
+            )
+        ),
         "as_of": now.isoformat(),
         "events": [event_row(Complaint, e) for e in events],
     }

@@ -676,7 +676,30 @@ def tail(
             console.print(format_line(event), highlight=False)
 
 
-# --- demo -------------------------------------------------------------------------------
+# --- alerting -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="One tick: raise what is due now, then stop.")
+@click.pass_obj
+def alert(ctx: Ctx, once: bool) -> None:
+    """Raise every alert the moment its deadline passes (yellow warning, red overdue…)."""
+    from projections.alerter import Alerter
+
+    stop = _stop_on_signals()
+    with _app(ctx) as app:
+        alerter = Alerter(app)
+        if once:
+            alerter.start()
+            alerter.tick()
+        else:
+            err.print(
+                f"alert: watching {ctx.settings.backend} store, tick "
+                f"{ctx.settings.alert_tick_seconds}s"
+            )
+            alerter.run(stop, tick_seconds=ctx.settings.alert_tick_seconds)
+        stats = alerter.stats
+    console.print(f"alert: {stats.raised} alerts raised, {stats.scheduled} deadlines scheduled")
 
 
 @cli.command()

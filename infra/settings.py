@@ -36,6 +36,17 @@ class Settings:
     s3_port: int = 9095
     topic_prefix: str = "hallwatch"
     topic_partitions: int = 6
+    clickhouse_url: str | None = None
+    alert_tick_seconds: float = 0.5
+
+    @property
+    def clickhouse_path(self) -> Path:
+        """The embedded chdb database (used when no ClickHouse server URL is set)."""
+        return self.data_dir / "clickhouse"
+
+    @property
+    def clickhouse_target(self) -> str | Path:
+        return self.clickhouse_url or self.clickhouse_path
 
     @property
     def events_topic(self) -> str:
@@ -129,6 +140,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         s3_port=_port(env, "HALLWATCH_S3_PORT", 9095),
         topic_prefix=_prefix(env.get("HALLWATCH_TOPIC_PREFIX") or "hallwatch"),
         topic_partitions=_int(env, "HALLWATCH_TOPIC_PARTITIONS", 6),
+        clickhouse_url=_clickhouse_url(env.get("HALLWATCH_CLICKHOUSE_URL") or None),
         policy=Policy(
             warning_share=share,
             bad_rating_answer_days=_int(env, "HALLWATCH_BAD_RATING_ANSWER_DAYS", 5),
@@ -148,6 +160,14 @@ def _prefix(value: str) -> str:
     if not value.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise SettingsError(f"HALLWATCH_TOPIC_PREFIX={value!r}: use letters, digits, '.', '-', '_'")
     return value
+
+
+def _clickhouse_url(url: str | None) -> str | None:
+    if url and not url.startswith("clickhouse://"):
+        raise SettingsError(
+            f"HALLWATCH_CLICKHOUSE_URL={url!r}: use clickhouse://user:pw@host:9000/db"
+        )
+    return url
 
 
 def check_database_url(url: str) -> None:
