@@ -20,6 +20,7 @@ class Row:
     min_value: float | None = None
     min_ratio: float | None = None
     note: str = ""
+    max_value: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -27,8 +28,10 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        return (self.min_value is None or self.value >= self.min_value) and (
-            self.min_ratio is None or self.ratio >= self.min_ratio
+        return (
+            (self.min_value is None or self.value >= self.min_value)
+            and (self.min_ratio is None or self.ratio >= self.min_ratio)
+            and (self.max_value is None or self.value <= self.max_value)
         )
 
 
@@ -49,6 +52,7 @@ def print_table(rows: list[Row]) -> bool:
             for t in (
                 f">= {r.min_value:,.0f} {r.unit}" if r.min_value is not None else "",
                 f">= {r.min_ratio:.0%} of raw" if r.min_ratio is not None else "",
+                f"<= {r.max_value:,.0f} {r.unit}" if r.max_value is not None else "",
             )
             if t
         )
