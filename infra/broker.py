@@ -38,9 +38,13 @@ Limits to keep in mind (the clients' settings, not this module's):
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import errno
 import fcntl
+import fnmatch
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -50,11 +54,13 @@ import socket
 import string
 import struct
 import subprocess
+import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
+from urllib.parse import unquote, urlsplit
 
 __all__ = [
     "CONSUMER_TUNING",
@@ -217,7 +223,8 @@ def _reap(pid: int) -> None:
 
 
 def _proc_alive(pid: int, binary: str) -> bool:
-    """Is ``pid`` a live (not zombie) process running ``binary``?  Guards against pid reuse."""
+    """Is ``pid`` a live (not zombie) process whose program name matches ``binary`` (a
+    glob such as ``python*``)?  Guards against pid reuse."""
     child = _CHILDREN.get(pid)
     if child is not None:  # our own child: poll() also reaps, and works before its exec
         if child.poll() is None:
@@ -241,7 +248,7 @@ def _proc_alive(pid: int, binary: str) -> bool:
         argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
     except (OSError, IndexError):
         return False
-    return Path(argv0).name == binary
+    return fnmatch.fnmatchcase(Path(argv0).name, binary)
 
 
 def _read_pid(path: Path) -> int | None:
@@ -375,6 +382,215 @@ def _json_object(path: Path) -> bool:
         return False
 
 
+# --------------------------------------------------------------------------- S3 gate
+
+_GATE_HEAD_LIMIT: Final = 1 << 20
+_PRECONDITION_FAILED: Final = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>'
+    b"<Message>At least one of the pre-conditions you specified did not hold</Message>"
+    b"</Error>"
+)
+_RESPONSE_412: Final = (
+    b"HTTP/1.1 412 Precondition Failed\r\nContent-Type: application/xml\r\n"
+    + f"Content-Length: {len(_PRECONDITION_FAILED)}\r\n\r\n".encode()
+    + _PRECONDITION_FAILED
+)
+
+
+def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
+    """(first word, second word, lower-cased headers) of an HTTP/1.1 request or response head."""
+    lines = head.decode("latin-1").split("\r\n")
+    first = lines[0].split(" ", 2)
+    if len(first) < 2:
+        raise ValueError(f"not HTTP: {lines[0][:80]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers.setdefault(name.strip().lower(), value.strip())
+    return first[0], first[1], headers
+
+
+async def _read_body(
+    reader: asyncio.StreamReader, headers: Mapping[str, str], *, until_eof: bool
+) -> tuple[bytes, bool]:
+    """The raw body (chunked framing kept as is) and whether it ran to the end of the stream."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        out = bytearray()
+        while True:
+            line = await reader.readuntil(b"\r\n")
+            out += line
+            size = int(line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                while True:  # trailers, then the empty line
+                    trailer = await reader.readuntil(b"\r\n")
+                    out += trailer
+                    if trailer == b"\r\n":
+                        return bytes(out), False
+            out += await reader.readexactly(size + 2)  # the chunk and its CRLF
+    length = headers.get("content-length")
+    if length is not None:
+        return await reader.readexactly(int(length)), False
+    if until_eof:
+        return await reader.read(), True
+    return b"", False
+
+
+class S3Gate:
+    """A small HTTP proxy between tansu and ``rclone serve s3`` that makes writes safe.
+
+    rclone's S3 server ignores ``If-None-Match: *`` and ``If-Match`` on PUT and
+    replaces an object by *unlinking* it before renaming the new file into
+    place.  Tansu depends on both being right: a freshly started tansu knows
+    no partition's state and writes the first batch of each partition with a
+    create-only PUT of ``watermark.json``, expecting "already exists" when the
+    partition has messages; and a read that falls between rclone's unlink and
+    rename makes tansu forget the partition's state the same way.  Either way
+    the next batch goes to offset 0 and overwrites acknowledged messages.
+
+    The gate checks those preconditions against the served folder itself
+    (S3 semantics: 412 when they fail; ETags are MD5 hex, rclone's
+    ``--etag-hash MD5``) and serialises the requests on each key, so the check
+    and the write are one step and no read sees an object half-replaced.
+    Everything else passes through byte for byte (signatures stay valid).
+    """
+
+    def __init__(self, root: Path, upstream_host: str, upstream_port: int) -> None:
+        self.root = root.resolve()
+        self.upstream = (upstream_host, upstream_port)
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    async def serve(self, host: str, port_file: Path) -> None:
+        server = await asyncio.start_server(self.handle, host, 0, limit=_GATE_HEAD_LIMIT)
+        port = server.sockets[0].getsockname()[1]
+        tmp = port_file.with_name(port_file.name + ".tmp")
+        tmp.write_text(f"{port}\n")
+        os.replace(tmp, port_file)
+        async with server:
+            await server.serve_forever()
+
+    @staticmethod
+    def _key(target: str) -> str | None:
+        """``bucket/key`` of a path-style object request; None for bucket-level requests."""
+        path = urlsplit(target).path if "://" in target else target.partition("?")[0]
+        parts = [p for p in unquote(path).split("/") if p]
+        if len(parts) < 2 or any(p in (".", "..") for p in parts):
+            return None
+        return "/".join(parts)
+
+    @contextlib.asynccontextmanager
+    async def _hold(self, key: str | None) -> AsyncIterator[None]:
+        if key is None:
+            yield
+            return
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[key]
+
+    def _precondition_holds(self, key: str, headers: Mapping[str, str]) -> bool:
+        none_match = headers.get("if-none-match")
+        match = headers.get("if-match")
+        if none_match is None and match is None:
+            return True
+        path = self.root.joinpath(*key.split("/"))
+        if none_match is not None and none_match.strip() == "*" and path.is_file():
+            return False
+        if match is not None:
+            try:
+                digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+            except OSError:
+                return False  # nothing there (or unreadable): it cannot match
+            wanted = {t.strip().removeprefix("W/").strip('"') for t in match.split(",")}
+            return "*" in wanted or digest in wanted
+        return True
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                method, target, headers = _parse_head(head)
+                if headers.get("expect", "").lower() == "100-continue":
+                    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    await writer.drain()
+                body, _ = await _read_body(reader, headers, until_eof=False)
+                key = self._key(target)
+                async with self._hold(key):
+                    if (
+                        method == "PUT"
+                        and key is not None
+                        and not self._precondition_holds(key, headers)
+                    ):
+                        writer.write(_RESPONSE_412)
+                        await writer.drain()
+                        continue
+                    if up is None:
+                        up = await asyncio.open_connection(*self.upstream, limit=_GATE_HEAD_LIMIT)
+                    up[1].write(head + body)
+                    await up[1].drain()
+                    while True:
+                        response_head = await up[0].readuntil(b"\r\n\r\n")
+                        _, status_text, response_headers = _parse_head(response_head)
+                        status = int(status_text)
+                        if not 100 <= status < 200:
+                            break
+                    if method == "HEAD" or status in (204, 304):
+                        response_body, to_eof = b"", False
+                    else:
+                        response_body, to_eof = await _read_body(
+                            up[0], response_headers, until_eof=True
+                        )
+                writer.write(response_head + response_body)
+                await writer.drain()
+                if to_eof or "close" in response_headers.get("connection", "").lower():
+                    up[1].close()
+                    up = None
+                if to_eof or "close" in headers.get("connection", "").lower():
+                    return
+        except (OSError, EOFError, ValueError, asyncio.LimitOverrunError) as e:
+            # A peer went away mid-request: dropping the connection makes the
+            # client retry; nothing half-done is left (rclone renames at the end).
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} gate: {e!r}", file=sys.stderr)
+        finally:
+            if up is not None:
+                up[1].close()
+            writer.close()
+
+
+def _gate_main(argv: Sequence[str]) -> None:
+    """Entry point of the gate process (see :meth:`LocalBroker._gate_cmd`)."""
+    parser = argparse.ArgumentParser(prog="hallwatch-s3-gate")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--upstream-port", type=int, required=True)
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--port-file", type=Path, required=True)
+    args = parser.parse_args(list(argv))
+    gate = S3Gate(args.root, args.host, args.upstream_port)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(gate.serve(args.host, args.port_file))
+
+
+# Runs this file's _gate_main in a fresh interpreter, importing nothing but the
+# standard library (-I: no PYTHONPATH, no current folder on sys.path).
+_GATE_BOOTSTRAP: Final = (
+    "import importlib.util, sys\n"
+    "spec = importlib.util.spec_from_file_location('hallwatch_s3_gate', sys.argv[1])\n"
+    "module = importlib.util.module_from_spec(spec)\n"
+    "sys.modules[spec.name] = module\n"
+    "spec.loader.exec_module(module)\n"
+    "module._gate_main(sys.argv[2:])\n"
+)
+
+
 def _log_tail(path: Path, lines: int = 20) -> str:
     try:
         with path.open("rb") as f:
@@ -422,12 +638,26 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
 
 @dataclass(frozen=True)
 class _Proc:
-    """One of the two managed processes: its binary name, port and files."""
+    """One of the managed processes: its name, port and files.
+
+    ``port`` 0 means the process picks a free port and writes it to ``port_file``.
+    ``binary`` is the glob its program name must match (default: ``name``)."""
 
     name: str
     port: int
     pid_file: Path
     log_file: Path
+    binary: str = ""
+    port_file: Path | None = None
+
+    @property
+    def program(self) -> str:
+        return self.binary or self.name
+
+    def current_port(self) -> int | None:
+        if self.port or self.port_file is None:
+            return self.port
+        return _read_pid(self.port_file)  # the same one-integer format
 
 
 class LocalBroker:
@@ -437,7 +667,11 @@ class LocalBroker:
         self.config = config
         d = config.broker_dir
         self._rclone = _Proc("rclone", config.s3_port, d / "rclone.pid", d / "rclone.log")
+        self._gate = _Proc(
+            "gate", 0, d / "gate.pid", d / "gate.log", binary="python*", port_file=d / "gate.port"
+        )
         self._tansu = _Proc("tansu", config.kafka_port, d / "tansu.pid", d / "tansu.log")
+        self._procs = (self._rclone, self._gate, self._tansu)  # start order
 
     # ---------------------------------------------------------------- public
 
@@ -450,7 +684,7 @@ class LocalBroker:
         return f"http://{self.config.host}:{self.config.s3_port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        """Start rclone, then tansu, and wait until tansu answers; no-op when already up."""
+        """Start rclone, the S3 gate, then tansu, and wait until tansu answers; no-op when up."""
         deadline = time.monotonic() + timeout
         with self._lock():
             if self._healthy():
@@ -477,8 +711,19 @@ class LocalBroker:
                     deadline,
                     lambda: _port_open(self.config.host, self.config.s3_port),
                 )
+                assert self._gate.port_file is not None
+                with contextlib.suppress(FileNotFoundError):
+                    self._gate.port_file.unlink()
+                self._spawn(self._gate, self._gate_cmd(), self._base_env())
+                self._wait(self._gate, deadline, self._gate_listening)
+                gate_port = self._gate.current_port()
+                assert gate_port is not None
                 self._spawn(
-                    self._tansu, self._tansu_cmd(tansu_bin), self._tansu_env(access_key, secret_key)
+                    self._tansu,
+                    self._tansu_cmd(tansu_bin),
+                    self._tansu_env(
+                        access_key, secret_key, f"http://{self.config.host}:{gate_port}"
+                    ),
                 )
                 self._wait(
                     self._tansu,
@@ -495,32 +740,34 @@ class LocalBroker:
             self._stop_locked(timeout)
 
     def kill_hard(self) -> None:
-        """``kill -9`` both processes at once, leaving pid files behind, as a crash would."""
-        pids = [p for p in (self._pid(self._tansu), self._pid(self._rclone)) if p is not None]
-        for pid in pids:
+        """``kill -9`` every process at once, leaving pid files behind, as a crash would."""
+        running = [(p, pid) for p in self._procs if (pid := self._pid(p)) is not None]
+        for _, pid in running:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline and any(
-            _proc_alive(pid, name) for pid, name in zip(pids, ("tansu", "rclone"), strict=False)
+            _proc_alive(pid, proc.program) for proc, pid in running
         ):
             time.sleep(0.02)
 
     def status(self) -> dict[str, Any]:
-        """Per process: pid, alive, port, listening (+ log file); and the bootstrap address."""
+        """Per process (tansu, rclone, and the S3 gate between them): pid, alive, port,
+        listening (+ log file); and the bootstrap address."""
         out: dict[str, Any] = {}
-        for proc in (self._rclone, self._tansu):
+        for proc in (self._tansu, self._rclone, self._gate):
             pid = _read_pid(proc.pid_file)
-            alive = pid is not None and _proc_alive(pid, proc.name)
+            alive = pid is not None and _proc_alive(pid, proc.program)
+            port = proc.current_port()
             out[proc.name] = {
                 "pid": pid if alive else None,
                 "alive": alive,
-                "port": proc.port,
-                "listening": _port_open(self.config.host, proc.port, timeout=0.3),
+                "port": port,
+                "listening": bool(port) and _port_open(self.config.host, port or 0, timeout=0.3),
                 "log": str(proc.log_file),
             }
         out["bootstrap_servers"] = self.bootstrap_servers
-        out["running"] = bool(out["rclone"]["alive"] and out["tansu"]["alive"])
+        out["running"] = all(out[proc.name]["alive"] for proc in self._procs)
         out["data_dir"] = str(self.config.s3_root / self.config.bucket)
         return out
 
@@ -545,6 +792,29 @@ class LocalBroker:
             "NOTICE",
             str(self.config.s3_root),
         ]
+
+    def _gate_cmd(self) -> list[str]:
+        """The :class:`S3Gate` in a fresh interpreter (this very file, standard library only)."""
+        assert self._gate.port_file is not None
+        return [
+            sys.executable,
+            "-I",
+            "-c",
+            _GATE_BOOTSTRAP,
+            str(Path(__file__).resolve()),
+            "--host",
+            self.config.host,
+            "--upstream-port",
+            str(self.config.s3_port),
+            "--root",
+            str(self.config.s3_root),
+            "--port-file",
+            str(self._gate.port_file),
+        ]
+
+    def _gate_listening(self) -> bool:
+        port = self._gate.current_port()
+        return bool(port) and _port_open(self.config.host, port or 0)
 
     def _tansu_cmd(self, binary: Path) -> list[str]:
         listener = f"tcp://{self.config.host}:{self.config.kafka_port}"
@@ -572,13 +842,14 @@ class LocalBroker:
         # In the environment rather than on the command line, where `ps` shows it.
         return {**self._base_env(), "RCLONE_AUTH_KEY": f'"{access_key},{secret_key}"'}
 
-    def _tansu_env(self, access_key: str, secret_key: str) -> dict[str, str]:
+    def _tansu_env(self, access_key: str, secret_key: str, endpoint: str) -> dict[str, str]:
+        """Tansu talks S3 to the gate (``endpoint``), never to rclone directly."""
         return {
             **self._base_env(),
             "AWS_ACCESS_KEY_ID": access_key,
             "AWS_SECRET_ACCESS_KEY": secret_key,
             "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT": self.s3_endpoint,
+            "AWS_ENDPOINT": endpoint,
             "AWS_ALLOW_HTTP": "true",
             "RUST_LOG": "warn",
         }
@@ -598,18 +869,20 @@ class LocalBroker:
 
     def _pid(self, proc: _Proc) -> int | None:
         pid = _read_pid(proc.pid_file)
-        return pid if pid is not None and _proc_alive(pid, proc.name) else None
+        return pid if pid is not None and _proc_alive(pid, proc.program) else None
 
     def _healthy(self) -> bool:
         """Both ours, alive and answering.  A busy broker gets a few tries before
         ``start`` decides it is broken and restarts it."""
-        if self._pid(self._rclone) is None or self._pid(self._tansu) is None:
+        if any(self._pid(proc) is None for proc in self._procs):
             return False
         for attempt in range(3):
             if attempt:
                 time.sleep(0.5)
-            if _port_open(self.config.host, self.config.s3_port) and _kafka_metadata_ok(
-                self.config.host, self.config.kafka_port, timeout=3.0
+            if (
+                _port_open(self.config.host, self.config.s3_port)
+                and self._gate_listening()
+                and _kafka_metadata_ok(self.config.host, self.config.kafka_port, timeout=3.0)
             ):
                 return True
         return False
@@ -671,7 +944,7 @@ class LocalBroker:
     def _wait(self, proc: _Proc, deadline: float, ready: Any) -> None:
         pid = _read_pid(proc.pid_file)
         while True:
-            if pid is None or not _proc_alive(pid, proc.name):
+            if pid is None or not _proc_alive(pid, proc.program):
                 raise BrokerError(
                     f"{proc.name} exited while starting (log {proc.log_file}):\n"
                     + _log_tail(proc.log_file)
@@ -680,7 +953,8 @@ class LocalBroker:
                 return
             if time.monotonic() > deadline:
                 raise BrokerError(
-                    f"{proc.name} did not become ready on {self.config.host}:{proc.port} in time"
+                    f"{proc.name} did not become ready on {self.config.host}:"
+                    f"{proc.current_port() or '(a free port)'} in time"
                     + (
                         f" (it answers only once it reaches its storage, rclone at "
                         f"{self.s3_endpoint})"
@@ -694,20 +968,22 @@ class LocalBroker:
 
     def _stop_locked(self, timeout: float) -> None:
         # tansu first: it stops taking writes before its storage goes away.
-        for proc in (self._tansu, self._rclone):
+        for proc in reversed(self._procs):
             pid = self._pid(proc)
             if pid is not None:
                 self._signal(pid, signal.SIGTERM)
                 end = time.monotonic() + timeout
-                while time.monotonic() < end and _proc_alive(pid, proc.name):
+                while time.monotonic() < end and _proc_alive(pid, proc.program):
                     time.sleep(0.05)
-                if _proc_alive(pid, proc.name):
+                if _proc_alive(pid, proc.program):
                     self._signal(pid, signal.SIGKILL)
                     end = time.monotonic() + 5.0
-                    while time.monotonic() < end and _proc_alive(pid, proc.name):
+                    while time.monotonic() < end and _proc_alive(pid, proc.program):
                         time.sleep(0.02)
-            with contextlib.suppress(FileNotFoundError):
-                proc.pid_file.unlink()
+            for path in (proc.pid_file, proc.port_file):
+                if path is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
 
     @staticmethod
     def _signal(pid: int, sig: signal.Signals) -> None:

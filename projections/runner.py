@@ -1,0 +1,395 @@
+"""The projection loop (``hallwatch project``): ``<prefix>.events`` into ClickHouse.
+
+One consumer group (``hallwatch-projector``) drives every projector
+(``projections.projector``). Each round: poll up to ~10k messages or ~1 s;
+parse them; hydrate, per table, the streams not in memory (one query per
+table, chunked by key count); build each table's rows; insert them, **one
+batched insert per table**; and only then commit the offsets. A crash anywhere
+before the commit re-delivers the batch, and the per-table version gates turn
+what was already written into no-ops, so a killed projector restarts where it
+was and ends with the tables an uninterrupted run would have.
+
+Kafka here is the local tansu broker as much as a real cluster: ~6 s session
+timeout, ``earliest`` resets, no end offsets, ``latest`` or ``read_committed``
+(so ``--until-idle`` means "nothing new for a few seconds after the partitions
+were assigned", not "caught up with the end offsets").
+
+``--rebuild`` drops every table the migrations create, forgets the applied
+migrations, migrates again and reads the topic from the beginning under a
+fresh group id.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from projections.clickhouse import (
+    SERVER_SCHEMES,
+    ChdbBackend,
+    ClickHouse,
+    ClickHouseError,
+    ServerBackend,
+    identifier,
+)
+from projections.migrations import TABLE as MIGRATIONS_TABLE
+from projections.migrations import discover, migrate
+from projections.projector import BadEvent, Event, Projector, Towns, default_projectors, parse_event
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
+
+GROUP = "hallwatch-projector"
+MAX_RECORDS = 10_000
+MAX_WAIT = 1.0
+IDLE_SECONDS = 3.0
+#: The projector's chdb write lease: a killed projector blocks its successor this long
+#: (plus chdb.durable's 5 s clock-skew allowance); renewed every third of it.
+PROJECTOR_LEASE_TTL = 10.0
+
+_CREATES = re.compile(
+    r"\bCREATE\s+(MATERIALIZED\s+VIEW|VIEW|TABLE)\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][\w.]*)",
+    re.I,
+)
+
+
+@dataclass
+class ProjectorStats:
+    """What the projector did; ``hallwatch project`` prints it, tests read it."""
+
+    messages: int = 0
+    new_events: int = 0
+    duplicates: int = 0
+    bad: int = 0
+    batches: int = 0
+    errors: int = 0
+    hydration_queries: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    project_seconds: float = 0.0  # parse + hydrate + build + insert + commit
+    first_message_at: float | None = None
+    last_batch_at: float | None = None
+
+    @property
+    def events_per_second(self) -> float:
+        """Messages projected per second from the first message to the last batch."""
+        if self.first_message_at is None or self.last_batch_at is None:
+            return 0.0
+        span = self.last_batch_at - self.first_message_at
+        return self.messages / span if span > 0 else 0.0
+
+
+def _next_offsets(messages: Sequence[Any]) -> dict[Any, Any]:
+    """One past the last message of each partition: what to commit."""
+    from kafka.structs import OffsetAndMetadata, TopicPartition
+
+    last: dict[Any, int] = {}
+    for m in messages:
+        tp = TopicPartition(m.topic, m.partition)
+        last[tp] = max(last.get(tp, -1), m.offset)
+    return {tp: OffsetAndMetadata(off + 1, "", -1) for tp, off in last.items()}
+
+
+def _first_offsets(messages: Sequence[Any]) -> dict[Any, int]:
+    from kafka.structs import TopicPartition
+
+    first: dict[Any, int] = {}
+    for m in messages:
+        tp = TopicPartition(m.topic, m.partition)
+        first[tp] = min(first.get(tp, m.offset), m.offset)
+    return first
+
+
+class ProjectionRunner:
+    """Drives the projectors from one Kafka consumer into one ClickHouse."""
+
+    def __init__(
+        self,
+        ch: ClickHouse,
+        consumer: Any,
+        *,
+        topic: str | None = None,
+        projectors: Sequence[Projector] | None = None,
+        towns: Towns | None = None,
+        max_records: int = MAX_RECORDS,
+        max_wait: float = MAX_WAIT,
+        on_batch: Callable[[ProjectorStats], None] | None = None,
+    ) -> None:
+        self.ch = ch
+        self.consumer = consumer
+        if projectors is None:
+            towns, projectors = default_projectors()
+        self.towns = towns or Towns()
+        self.projectors = list(projectors)
+        self.max_records = max_records
+        self.max_wait = max_wait
+        self.on_batch = on_batch
+        self.stats = ProjectorStats()
+        self._handles: dict[str, list[Projector]] = {}
+        self._assigned_at: float | None = None
+        if topic is not None:
+            self.subscribe(topic)
+
+    def subscribe(self, topic: str) -> None:
+        """Subscribe with a listener that forgets every state on a rebalance: another
+        consumer may have moved the streams of a partition on while it was away."""
+        from kafka import ConsumerRebalanceListener
+
+        runner = self
+
+        class _Forget(ConsumerRebalanceListener):  # type: ignore[misc]
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                runner.reset()
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                runner.reset()
+                if assigned:
+                    runner._assigned_at = time.monotonic()
+
+        self.consumer.subscribe([topic], listener=_Forget())
+
+    def reset(self) -> None:
+        """Forget every in-memory state; the next batch hydrates from ClickHouse."""
+        for p in self.projectors:
+            p.state.clear()
+        self.towns.clear()
+
+    # -- one batch ----------------------------------------------------------------------
+
+    def poll(self) -> list[Any]:
+        """Up to ``max_records`` messages, waiting at most ``max_wait`` seconds in all."""
+        out: list[Any] = []
+        deadline = time.monotonic() + self.max_wait
+        while len(out) < self.max_records:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            polled = self.consumer.poll(
+                timeout_ms=max(1, int(left * 1000)), max_records=self.max_records - len(out)
+            )
+            for part in polled.values():
+                out.extend(part)
+        return out
+
+    def _projectors_for(self, event_type: str) -> list[Projector]:
+        found = self._handles.get(event_type)
+        if found is None:
+            found = self._handles[event_type] = [
+                p for p in self.projectors if p.handles(event_type)
+            ]
+        return found
+
+    def project(self, values: Sequence[bytes]) -> dict[str, int]:
+        """Project message values: hydrate, build, insert one batch per table.
+        Returns the rows inserted per table."""
+        events: list[Event] = []
+        for v in values:
+            try:
+                events.append(parse_event(v))
+            except BadEvent:
+                self.stats.bad += 1
+        self.towns.learn(events)
+        mine: dict[str, list[Event]] = {p.table: [] for p in self.projectors}
+        for e in events:
+            for p in self._projectors_for(e.type):
+                mine[p.table].append(e)
+        built: list[tuple[Projector, list[tuple[Any, ...]]]] = []
+        for p in self.projectors:
+            handled = mine[p.table]
+            if not handled:
+                continue
+            self.stats.hydration_queries += p.prepare(self.ch, handled)
+            built.append((p, p.rows(handled, p.state)))
+        inserted: dict[str, int] = {}
+        for p, rows in built:
+            if rows:
+                self.ch.insert(p.table, p.columns, rows)
+                inserted[p.table] = len(rows)
+        return inserted
+
+    def run_once(self) -> int:
+        """Poll, project, insert, commit; returns how many messages were handled. On an
+        error the consumer is rewound to the batch's start and every state forgotten."""
+        messages = self.poll()
+        if not messages:
+            return 0
+        now = time.monotonic()
+        if self.stats.first_message_at is None:
+            self.stats.first_message_at = now
+        events_before = self._events_skipped()
+        try:
+            inserted = self.project([m.value for m in messages])
+            self.consumer.commit(_next_offsets(messages))
+        except Exception:
+            self.reset()
+            self._rewind(messages)
+            raise
+        done = time.monotonic()
+        s = self.stats
+        s.messages += len(messages)
+        s.batches += 1
+        s.project_seconds += done - now
+        s.last_batch_at = done
+        duplicates = self._events_skipped() - events_before
+        s.duplicates += duplicates
+        s.new_events += inserted.get("events", 0)
+        for table, n in inserted.items():
+            s.rows[table] = s.rows.get(table, 0) + n
+        for p in self.projectors:
+            p.state.trim()
+        self.towns.trim()
+        if self.on_batch is not None:
+            self.on_batch(s)
+        return len(messages)
+
+    def _events_skipped(self) -> int:
+        return sum(p.skipped for p in self.projectors if p.table == "events")
+
+    def _rewind(self, messages: Sequence[Any]) -> None:
+        for tp, offset in _first_offsets(messages).items():
+            try:
+                self.consumer.seek(tp, offset)
+            except Exception:  # no longer assigned: its new owner starts from the commit
+                continue
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        until_idle: bool = False,
+        idle_seconds: float = IDLE_SECONDS,
+        assign_timeout: float = 60.0,
+        on_error: Callable[[Exception], None] | None = None,
+        max_backoff: float = 5.0,
+    ) -> ProjectorStats:
+        """Project until ``stop`` is set, or with ``until_idle`` until nothing arrived for
+        ``idle_seconds`` after the partitions were assigned. A failed batch (ClickHouse or
+        the broker away) is retried from its first message after a back-off."""
+        stop = stop or threading.Event()
+        started = time.monotonic()
+        last_seen = started
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+                backoff = 0.5
+            except Exception as e:
+                self.stats.errors += 1
+                if on_error is not None:
+                    on_error(e)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, max_backoff)
+                continue
+            now = time.monotonic()
+            if handled:
+                last_seen = now
+                continue
+            if not until_idle:
+                continue
+            if self._assigned_at is None and not self.consumer.assignment():
+                if now - started > assign_timeout:
+                    raise TimeoutError(f"no partitions assigned within {assign_timeout:g}s")
+                continue
+            if self._assigned_at is None:
+                self._assigned_at = now
+            if now - max(last_seen, self._assigned_at) >= idle_seconds:
+                break
+        return self.stats
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def migration_tables(directory: Path | None = None) -> list[str]:
+    """Tables and views the migration files create, in creation order."""
+    names: list[str] = []
+    for m in discover(directory):
+        for stmt in m.statements():
+            names.extend(match.group(2) for match in _CREATES.finditer(stmt))
+    return list(dict.fromkeys(names))
+
+
+def reset_schema(ch: ClickHouse, directory: Path | None = None) -> list[str]:
+    """Drop every migrated table (views first: reverse creation order), forget the applied
+    migrations and migrate again; returns the migrations applied."""
+    for name in reversed(migration_tables(directory)):
+        ch.execute(f"DROP TABLE IF EXISTS {identifier(name)}")
+    ch.execute(f"DROP TABLE IF EXISTS {MIGRATIONS_TABLE}")
+    return migrate(ch, directory)
+
+
+def open_writer(
+    target: str | Path,
+    *,
+    wait: float = 45.0,
+    lease_ttl: float = PROJECTOR_LEASE_TTL,
+    on_wait: Callable[[str], None] | None = None,
+) -> ClickHouse:
+    """The projector's ClickHouse. For chdb, the single writer: when another process
+    holds the folder (a projector killed a moment ago keeps its lease until it expires)
+    wait up to ``wait`` seconds for it."""
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            if isinstance(target, str) and target.startswith(SERVER_SCHEMES):
+                return ServerBackend(target)
+            return ChdbBackend(Path(target), lease_ttl=lease_ttl)
+        except ClickHouseError as e:
+            if "being written by another process" not in str(e) or time.monotonic() > deadline:
+                raise
+            if on_wait is not None and not told:
+                on_wait(str(e))
+                told = True
+            time.sleep(0.5)
+
+
+def project(
+    settings: Settings,
+    *,
+    rebuild: bool = False,
+    until_idle: bool = False,
+    stop: threading.Event | None = None,
+    group: str = GROUP,
+    max_records: int = MAX_RECORDS,
+    idle_seconds: float = IDLE_SECONDS,
+    on_batch: Callable[[ProjectorStats], None] | None = None,
+    on_error: Callable[[Exception], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> ProjectorStats:
+    """Everything ``hallwatch project`` does: open ClickHouse (the one writer), migrate
+    (or rebuild), join the group on the events topic and project."""
+    from infra.kafka import bootstrap, consumer, ensure_hallwatch_topics
+
+    servers = bootstrap(settings)
+    ensure_hallwatch_topics(settings, servers)
+    ch = open_writer(settings.clickhouse_target, on_wait=on_wait)
+    try:
+        if rebuild:
+            reset_schema(ch)
+            group = f"{group}-rebuild-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        else:
+            migrate(ch)
+        cons = consumer(servers, group)
+        try:
+            runner = ProjectionRunner(
+                ch,
+                cons,
+                topic=settings.events_topic,
+                max_records=max_records,
+                on_batch=on_batch,
+            )
+            return runner.run(
+                stop, until_idle=until_idle, idle_seconds=idle_seconds, on_error=on_error
+            )
+        finally:
+            cons.close(autocommit=False)
+    finally:
+        ch.close()
