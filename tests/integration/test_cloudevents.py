@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,13 @@ import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured
 from cloudevents.core.formats.json import JSONFormat
 
+from domain import clock
 from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from infra.samples import sample_records_path
 from infra.settings import Settings
 from infra.wiring import open_app
+from projections.alerter import Alerter
 from streams.cloudevents import CONTENT_TYPE, StreamInfo, event_id, stream_info, to_cloudevent
 from streams.event_schemas import all_schemas, event_classes, shipped_schema
 
@@ -29,6 +32,10 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hallwatch
     lines = [x for x in sample_records_path().read_bytes().splitlines() if x.strip()]
     for i in range(0, len(lines), 500):
         app.ingest(lines[i : i + 500])
+    # an alerter on a clock past every deadline adds the alert events
+    alerter = Alerter(app, clock=lambda: datetime(2026, 12, 31, tzinfo=clock.SHANGHAI))
+    alerter.start()
+    alerter.tick()
     yield app
     app.close()
 
