@@ -114,7 +114,7 @@ def run_relay(*, events: int, repeat: int) -> list[Row]:
                 baseline_name="raw kafka-python producer, same bytes",
                 baseline=raw_rate,
                 min_ratio=0.5,
-                note="acks=all, idempotent",
+                note="acks=all, 1 in flight (tansu: not idempotent)",
             )
         ]
     finally:

@@ -12,9 +12,10 @@ Why the rules below:
   crashed projector re-reads what it had not committed, a second relay
   republishes everything), so every table is gated by the stream version of
   its own rows: an event whose version is <= the version the table already
-  holds for that stream is a duplicate and produces nothing. Each table keeps
-  its own gate, so a crash between two tables' inserts leaves nothing behind:
-  the re-read batch is new for the table that missed it and old for the rest.
+  holds for that stream (for ``steps``, for that row) is a duplicate and
+  produces nothing. Each table keeps its own gate, so a crash between two
+  tables' inserts leaves nothing behind: the re-read batch is new for the
+  table that missed it and old for the rest.
 * Rows carry the version of the event that made them; the current-state
   tables are ``ReplacingMergeTree(version)`` and the append-only ones
   (``events``, ``alerts``) are keyed by the event id, so even a row written
@@ -305,7 +306,14 @@ class Projector:
 
 class StateProjector(Projector):
     """A current-state table: each event updates the row(s) of its stream in place;
-    a batch writes the final state of every row it changed, once."""
+    a batch writes the final state of every row it changed, once.
+
+    The gate is the stream's version in the table, or with ``row_gate`` each row's
+    own version (for tables with several rows per stream, whose rows one insert may
+    split between two statements: then a row that made it must not hide one that
+    did not)."""
+
+    row_gate: ClassVar[bool] = False
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         super().__init__(capacity)
@@ -327,19 +335,21 @@ class StateProjector(Projector):
         for e in events:
             key = self.stream_key(e)
             st = state.get(key)
-            if e.version <= st.version:
+            if e.version <= st.version and not self.row_gate:
                 self.skipped += 1
                 continue
             handle = self.handler(e.name)
-            if handle is not None:
-                for rid in handle(e, st):
-                    row = st.rows[rid]
-                    row["version"] = e.version
-                    row["last_event_id"] = e.id
-                    if "updated_at" in row:
-                        row["updated_at"] = e.time
-                    changed[(key, rid)] = row
-            st.version = e.version
+            touched = handle(e, st) if handle is not None else ()
+            for rid in touched:
+                row = st.rows[rid]
+                row["version"] = e.version
+                row["last_event_id"] = e.id
+                if "updated_at" in row:
+                    row["updated_at"] = e.time
+                changed[(key, rid)] = row
+            if self.row_gate and not touched and e.version <= st.version:
+                self.skipped += 1
+            st.version = max(st.version, e.version)
         return [self.as_tuple(r) for r in changed.values()]
 
 
@@ -697,10 +707,20 @@ class StepsProjector(StateProjector):
     )  # fmt: skip
     stream_column = "case_id"
     row_key = ("step",)
+    row_gate = True  # a case has several step rows: each row is its own gate
+
+    @staticmethod
+    def _current(st: StreamState, step: str, e: Event) -> dict[str, Any] | None:
+        """The step's row if this event is newer than it (None: absent or already applied)."""
+        row = st.rows.get(step)
+        return row if row is not None and int(row["version"]) < e.version else None
 
     def on_case__step_started(self, e: Event, st: StreamState) -> Iterable[str]:
         d = e.data
         step = str(d.get("step"))
+        old = st.rows.get(step)
+        if old is not None and int(old["version"]) >= e.version:
+            return ()
         st.rows[step] = {
             "case_id": e.subject,
             "step": step,
@@ -720,7 +740,7 @@ class StepsProjector(StateProjector):
     def on_case__step_completed(self, e: Event, st: StreamState) -> Iterable[str]:
         d = e.data
         step = str(d.get("step"))
-        row = st.rows.get(step)
+        row = self._current(st, step, e)
         if row is None:
             return ()
         row.update(
@@ -735,7 +755,7 @@ class StepsProjector(StateProjector):
         """A pause ended: running steps' due dates move back (stored in the event)."""
         changed = []
         for name, due in e.data.get("step_due_dates") or ():
-            row = st.rows.get(str(name))
+            row = self._current(st, str(name), e)
             if row is not None:
                 row["due_date"] = _date(due)
                 changed.append(str(name))
