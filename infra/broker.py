@@ -916,7 +916,7 @@ class LocalBroker:
         return pid if pid is not None and _proc_alive(pid, proc.program) else None
 
     def _healthy(self) -> bool:
-        """Both ours, alive and answering.  A busy broker gets a few tries before
+        """All three ours, alive and answering.  A busy broker gets a few tries before
         ``start`` decides it is broken and restarts it."""
         if any(self._pid(proc) is None for proc in self._procs):
             return False
