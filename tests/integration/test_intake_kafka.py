@@ -232,3 +232,74 @@ def test_intake_restart_applies_nothing_twice(world: dict[str, Any], tmp_path: P
     dlq.close()
     assert replay.stats.applied == 0 and replay.stats.duplicates > 0
     assert len(app.history(stream_id("case", case_id))) == before
+
+
+def test_rebalancing_consumers_lose_nothing_and_apply_nothing_twice(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    prefix = f"rb{uuid.uuid4().hex[:6]}"
+    s = Settings(
+        data_dir=tmp_path / "data",
+        secret_key=b"k" * 32,
+        kafka_bootstrap=broker.bootstrap_servers,
+        topic_prefix=prefix,
+    )
+    ensure_topics(broker.bootstrap_servers, [s.intake_topic, s.dead_letter_topic], partitions=6)
+    seed = open_app(s)
+    seed.load_catalogue(parse_catalogue(sample_catalogue_path()), "sample")
+    seed.close()
+    cases = [f"RB{i:03d}" for i in range(60)]
+    sender = producer(broker.bootstrap_servers)
+    for cid in cases[:30]:
+        for r in full_case(cid):
+            sender.send(s.intake_topic, key=cid.encode(), value=orjson.dumps(r))
+    sender.flush()
+
+    import threading
+
+    stop = threading.Event()
+    workers: list[KafkaIntake] = []
+    threads: list[threading.Thread] = []
+
+    def start_worker() -> None:
+        app = open_app(s)
+        w = KafkaIntake(
+            app,
+            consumer(broker.bootstrap_servers, f"{prefix}-intake", s.intake_topic),
+            producer(broker.bootstrap_servers),
+            dead_letter_topic=s.dead_letter_topic,
+            max_records=50,
+        )
+        workers.append(w)
+        t = threading.Thread(target=w.run, args=(stop,))
+        t.start()
+        threads.append(t)
+
+    start_worker()
+    start_worker()
+    time.sleep(5)
+    for cid in cases[30:]:  # more records while a third member joins: a rebalance
+        for r in full_case(cid):
+            sender.send(s.intake_topic, key=cid.encode(), value=orjson.dumps(r))
+    sender.flush()
+    start_worker()
+    expected = sum(len(full_case(c)) for c in cases)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if sum(w.stats.applied for w in workers) >= expected:
+            break
+        time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    for w in workers:
+        w.consumer.close()
+    assert sum(w.stats.applied for w in workers) == expected
+    assert sum(w.stats.refused for w in workers) == 0
+    check = open_app(s)
+    for cid in cases:
+        case, events = check.as_of(stream_id("case", cid), None)
+        assert isinstance(case, Case) and case.status == "concluded", cid
+        assert len({e.record_id for e in events}) == len(events) == len(full_case(cid))
+    check.close()
+    sender.close()
