@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from domain.application import DUPLICATE, REFUSED, Hallwatch, Outcome
+from streams.relay import Producer
 
 MAX_RECORD_BYTES = 1_000_000
 
@@ -29,14 +30,6 @@ class IntakeConsumer(Protocol):
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Any]]: ...
 
     def commit(self, offsets: Any = None) -> None: ...
-
-
-class DeadLetterProducer(Protocol):
-    def send(
-        self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
-    ) -> Any: ...
-
-    def flush(self, timeout: float | None = None) -> None: ...
 
 
 @dataclass
@@ -73,7 +66,7 @@ class KafkaIntake:
         self,
         app: Hallwatch,
         consumer: IntakeConsumer,
-        dead_letters: DeadLetterProducer,
+        dead_letters: Producer,
         *,
         dead_letter_topic: str,
         max_records: int = 500,

@@ -28,7 +28,7 @@ class Producer(Protocol):
     """What the relay needs of a Kafka producer (kafka-python's KafkaProducer fits)."""
 
     def send(
-        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+        self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> Any: ...
 
     def flush(self, timeout: float | None = None) -> None: ...

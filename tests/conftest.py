@@ -13,6 +13,7 @@ from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from infra.settings import Settings
 from infra.wiring import open_app
+from tests.support import free_port
 
 PG_ADMIN_URL = os.environ.get(
     "HALLWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -77,3 +78,20 @@ def reopen(settings: Settings) -> Iterator[object]:
     yield _open
     for a in opened:
         a.close()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real local broker (tansu, S3 gate, rclone) on free ports, one per test module."""
+    from infra.broker import BrokerConfig, LocalBroker
+
+    b = LocalBroker(
+        BrokerConfig(
+            data_dir=tmp_path_factory.mktemp("broker"), kafka_port=free_port(), s3_port=free_port()
+        )
+    )
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()

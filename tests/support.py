@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 from datetime import datetime
 from typing import Any
 
@@ -106,3 +107,10 @@ def full_case(
     )
     out.append(rec("rated", f"{day} 10:30", case_id=case_id, level=5))
     return out
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for the brokers tests start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,34 +17,12 @@ from hypothesis import strategies as st
 from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from domain.model import Case, stream_id
-from infra.broker import BrokerConfig, LocalBroker, ensure_topics
+from infra.broker import LocalBroker, ensure_topics
 from infra.kafka import consumer, producer
 from infra.settings import Settings
 from infra.wiring import open_app
 from streams.intake import MAX_RECORD_BYTES, KafkaIntake
 from tests.support import full_case, rec, submitted
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    b = LocalBroker(
-        BrokerConfig(
-            data_dir=tmp_path_factory.mktemp("broker"),
-            kafka_port=_free_port(),
-            s3_port=_free_port(),
-        )
-    )
-    b.start()
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture(scope="module")

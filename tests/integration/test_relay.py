@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
@@ -28,31 +25,10 @@ from infra.wiring import open_app
 from streams.cloudevents import event_id
 from streams.positions import PositionStore
 from streams.relay import OutboxRelay, wait_for
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_HEX = "cd" * 32
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    b = LocalBroker(
-        BrokerConfig(
-            data_dir=tmp_path_factory.mktemp("broker"),
-            kafka_port=_free_port(),
-            s3_port=_free_port(),
-        )
-    )
-    b.start()
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 def _settings(tmp: Path, broker: LocalBroker, prefix: str) -> Settings:
@@ -190,7 +166,7 @@ def test_relay_killed_midway_republishes_only_the_tail_and_loses_nothing(
 
 def test_broker_killed_under_load_loses_no_acknowledged_message(tmp_path: Path) -> None:
     b = LocalBroker(
-        BrokerConfig(data_dir=tmp_path / "broker", kafka_port=_free_port(), s3_port=_free_port())
+        BrokerConfig(data_dir=tmp_path / "broker", kafka_port=free_port(), s3_port=free_port())
     )
     b.start()
     try:
