@@ -54,7 +54,7 @@ from projections.clickhouse import ClickHouse, identifier, quote
 TYPE_PREFIX = "gov.hallwatch."
 #: Keys per hydration query: an IN list stays well under 18.16's 256 KiB max_query_size.
 HYDRATE_CHUNK = 2000
-DEFAULT_CAPACITY = 200_000
+DEFAULT_CAPACITY = 50_000  # streams per table kept in memory (a case row is ~5 KB)
 
 
 class BadEvent(ValueError):
@@ -339,7 +339,7 @@ class StateProjector(Projector):
                 self.skipped += 1
                 continue
             handle = self.handler(e.name)
-            touched = handle(e, st) if handle is not None else ()
+            touched = list(handle(e, st)) if handle is not None else []
             for rid in touched:
                 row = st.rows[rid]
                 row["version"] = e.version
@@ -382,6 +382,42 @@ class AppendProjector(Projector):
             if row is not None:
                 out.append(row)
         return out
+
+
+class StreamRowProjector(StateProjector):
+    """One row per stream of one kind (``stream_prefix``: ``case.``…): every event of the
+    stream, known to this projector or added to the domain later, moves the row's version,
+    so the row's version is the stream's."""
+
+    stream_prefix: ClassVar[str]
+
+    def handles(self, event_type: str) -> bool:
+        return event_type.startswith(TYPE_PREFIX + self.stream_prefix)
+
+    def handler(self, name: str) -> Callable[[Event, StreamState], Iterable[str]] | None:
+        own = super().handler(name)
+        return own if own is not None else self._touch
+
+    def _row(self, st: StreamState) -> dict[str, Any] | None:
+        return st.rows.get("")
+
+    def _touch(self, e: Event, st: StreamState) -> Iterable[str]:
+        return ("",) if "" in st.rows else ()
+
+    def _update(self, st: StreamState, **changes: Any) -> Iterable[str]:
+        """Change the row; nothing for an event before the stream's first (no row yet)."""
+        row = st.rows.get("")
+        if row is None:
+            return ()
+        row.update(changes)
+        return ("",)
+
+    def _count(self, st: StreamState, column: str) -> Iterable[str]:
+        row = st.rows.get("")
+        if row is None:
+            return ()
+        row[column] = int(row[column]) + 1
+        return ("",)
 
 
 # --------------------------------------------------------------------------- the tables
@@ -460,7 +496,7 @@ class AlertsProjector(AppendProjector):
         )  # fmt: skip
 
 
-class CasesProjector(StateProjector):
+class CasesProjector(StreamRowProjector):
     """``cases``: each case (办件) as its latest event left it; every case event moves
     its version, so the row's version is the stream's."""
 
@@ -477,27 +513,7 @@ class CasesProjector(StateProjector):
         "supervision_orders", "version", "last_event_id", "updated_at",
     )  # fmt: skip
     stream_column = "case_id"
-
-    def handles(self, event_type: str) -> bool:
-        # Every case event, known or added later, moves the row's version.
-        return event_type.startswith(TYPE_PREFIX + "case.")
-
-    def _case(self, st: StreamState) -> dict[str, Any] | None:
-        return st.rows.get("")
-
-    def handler(self, name: str) -> Callable[[Event, StreamState], Iterable[str]] | None:
-        own = super().handler(name)
-        return own if own is not None else self._touch
-
-    def _touch(self, e: Event, st: StreamState) -> Iterable[str]:
-        return ("",) if "" in st.rows else ()
-
-    def _update(self, st: StreamState, **changes: Any) -> Iterable[str]:
-        row = st.rows.get("")
-        if row is None:  # an event before the case's submission: nothing to attach it to
-            return ()
-        row.update(changes)
-        return ("",)
+    stream_prefix = "case."
 
     def on_case__submitted(self, e: Event, st: StreamState) -> Iterable[str]:
         d = e.data
@@ -584,7 +600,7 @@ class CasesProjector(StateProjector):
 
     def on_case__correction_received(self, e: Event, st: StreamState) -> Iterable[str]:
         d = e.data
-        row = self._case(st)
+        row = self._row(st)
         if row is None:
             return ()
         if d.get("stage") == "intake":
@@ -601,7 +617,7 @@ class CasesProjector(StateProjector):
         )
 
     def _steps_done(self, st: StreamState, step: str, done: bool) -> Iterable[str]:
-        row = self._case(st)
+        row = self._row(st)
         if row is None:
             return ()
         completed = [s for s in row["completed_steps"] if s != step]
@@ -644,7 +660,7 @@ class CasesProjector(StateProjector):
 
     def on_case__concluded(self, e: Event, st: StreamState) -> Iterable[str]:
         d = e.data
-        row = self._case(st)
+        row = self._row(st)
         if row is None:
             return ()
         handling = d.get("handling_days")
@@ -676,13 +692,6 @@ class CasesProjector(StateProjector):
 
     def on_case__rating_answered(self, e: Event, st: StreamState) -> Iterable[str]:
         return self._update(st, rating_answered_at=e.time)
-
-    def _count(self, st: StreamState, column: str) -> Iterable[str]:
-        row = self._case(st)
-        if row is None:
-            return ()
-        row[column] = int(row[column]) + 1
-        return ("",)
 
     def on_case__violation_flagged(self, e: Event, st: StreamState) -> Iterable[str]:
         return self._count(st, "violations")
@@ -812,7 +821,7 @@ class RatingsProjector(StateProjector):
         return ("",)
 
 
-class ComplaintsProjector(StateProjector):
+class ComplaintsProjector(StreamRowProjector):
     """``complaints``: each complaint (投诉) as its latest event left it."""
 
     table = "complaints"
@@ -823,23 +832,7 @@ class ComplaintsProjector(StateProjector):
         "last_event_id", "updated_at",
     )  # fmt: skip
     stream_column = "complaint_id"
-
-    def handles(self, event_type: str) -> bool:
-        return event_type.startswith(TYPE_PREFIX + "complaint.")
-
-    def handler(self, name: str) -> Callable[[Event, StreamState], Iterable[str]] | None:
-        own = super().handler(name)
-        return own if own is not None else self._touch
-
-    def _touch(self, e: Event, st: StreamState) -> Iterable[str]:
-        return ("",) if "" in st.rows else ()
-
-    def _update(self, st: StreamState, **changes: Any) -> Iterable[str]:
-        row = st.rows.get("")
-        if row is None:
-            return ()
-        row.update(changes)
-        return ("",)
+    stream_prefix = "complaint."
 
     def on_complaint__filed(self, e: Event, st: StreamState) -> Iterable[str]:
         d = e.data
@@ -891,13 +884,6 @@ class ComplaintsProjector(StateProjector):
         satisfied = _flag(e.data.get("satisfied"))
         return self._update(st, status="closed", closed_at=e.time, satisfied=satisfied)
 
-    def _count(self, st: StreamState, column: str) -> Iterable[str]:
-        row = st.rows.get("")
-        if row is None:
-            return ()
-        row[column] = int(row[column]) + 1
-        return ("",)
-
     def on_complaint__violation_flagged(self, e: Event, st: StreamState) -> Iterable[str]:
         return self._count(st, "violations")
 
@@ -905,7 +891,7 @@ class ComplaintsProjector(StateProjector):
         return self._count(st, "alerts")
 
 
-class SupervisionOrdersProjector(StateProjector):
+class SupervisionOrdersProjector(StreamRowProjector):
     """``supervision_orders``: each supervision order (督办单) and its answer (反馈)."""
 
     table = "supervision_orders"
@@ -915,16 +901,7 @@ class SupervisionOrdersProjector(StateProjector):
         "last_event_id", "updated_at",
     )  # fmt: skip
     stream_column = "order_id"
-
-    def handles(self, event_type: str) -> bool:
-        return event_type.startswith(TYPE_PREFIX + "supervision.")
-
-    def handler(self, name: str) -> Callable[[Event, StreamState], Iterable[str]] | None:
-        own = super().handler(name)
-        return own if own is not None else self._touch
-
-    def _touch(self, e: Event, st: StreamState) -> Iterable[str]:
-        return ("",) if "" in st.rows else ()
+    stream_prefix = "supervision."
 
     def on_supervision__ordered(self, e: Event, st: StreamState) -> Iterable[str]:
         d = e.data
@@ -948,20 +925,11 @@ class SupervisionOrdersProjector(StateProjector):
         return ("",)
 
     def on_supervision__answered(self, e: Event, st: StreamState) -> Iterable[str]:
-        row = st.rows.get("")
-        if row is None:
-            return ()
-        row.update(
-            status="answered", answered_at=e.time, answered_on_time=_flag(e.data.get("on_time"))
-        )
-        return ("",)
+        on_time = _flag(e.data.get("on_time"))
+        return self._update(st, status="answered", answered_at=e.time, answered_on_time=on_time)
 
     def on_supervision__alert_raised(self, e: Event, st: StreamState) -> Iterable[str]:
-        row = st.rows.get("")
-        if row is None:
-            return ()
-        row["alerts"] = int(row["alerts"]) + 1
-        return ("",)
+        return self._count(st, "alerts")
 
 
 def default_projectors(capacity: int = DEFAULT_CAPACITY) -> tuple[Towns, list[Projector]]:

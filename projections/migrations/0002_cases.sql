@@ -2,7 +2,9 @@
 -- ReplacingMergeTree(version): version is the case stream's version, so a
 -- replayed or re-delivered event gives a row that loses to (or equals) the one
 -- already there; read with FINAL or argMax(…, version) (see migrations.py).
--- Partitioned by the month of submission, which never changes for a case.
+-- Not partitioned (nor are the other read models): every part costs time each
+-- time an embedded chdb reader restores the database, and monthly partitions
+-- multiply the parts a batch spanning several months writes.
 CREATE TABLE IF NOT EXISTS cases
 (
     case_id            String,
@@ -54,5 +56,4 @@ CREATE TABLE IF NOT EXISTS cases
     updated_at         DateTime('Asia/Shanghai')
 )
 ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(submitted_at)
 ORDER BY case_id;

@@ -1,5 +1,5 @@
 -- 投诉: one row per complaint, its state after its latest event (version = the
--- complaint stream's version). Partitioned by the month it was filed.
+-- complaint stream's version).
 CREATE TABLE IF NOT EXISTS complaints
 (
     complaint_id     String,
@@ -24,5 +24,4 @@ CREATE TABLE IF NOT EXISTS complaints
     updated_at       DateTime('Asia/Shanghai')
 )
 ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(filed_at)
 ORDER BY complaint_id;

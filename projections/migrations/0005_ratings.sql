@@ -1,6 +1,5 @@
 -- 好差评: one row per rated case (a case is rated once), with the answer to a
--- bad review (差评整改). version is the case stream's version. Partitioned by the
--- month of the rating.
+-- bad review (差评整改). version is the case stream's version.
 CREATE TABLE IF NOT EXISTS ratings
 (
     case_id          String,
@@ -17,5 +16,4 @@ CREATE TABLE IF NOT EXISTS ratings
     last_event_id    String
 )
 ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(rated_at)
 ORDER BY case_id;

@@ -1,5 +1,5 @@
 -- 督办单: one row per supervision order, its state after its latest event
--- (version = the order stream's version). Partitioned by the month it was issued.
+-- (version = the order stream's version).
 CREATE TABLE IF NOT EXISTS supervision_orders
 (
     order_id         String,
@@ -19,5 +19,4 @@ CREATE TABLE IF NOT EXISTS supervision_orders
     updated_at       DateTime('Asia/Shanghai')
 )
 ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(ordered_at)
 ORDER BY order_id;

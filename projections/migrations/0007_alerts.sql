@@ -2,7 +2,7 @@
 -- ViolationFlagged event, alert_id = the event id. kind is the CONTRACTS §3 flag
 -- name, category 'alert' or 'violation'; raised_at is the event's time (for an
 -- alert, the moment its deadline passed). A re-delivered event has the same
--- alert_id, raised_at and version, hence the same partition and sorting key:
+-- alert_id, kind, subject and version, hence the same sorting key:
 -- copies collapse; read with FINAL or uniqExact(alert_id).
 -- town is the case's town for case streams and '' for complaints and orders.
 CREATE TABLE IF NOT EXISTS alerts
@@ -24,5 +24,4 @@ CREATE TABLE IF NOT EXISTS alerts
     version     UInt32
 )
 ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(raised_at)
 ORDER BY (kind, subject, alert_id);

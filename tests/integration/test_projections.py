@@ -15,7 +15,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +35,7 @@ from click.testing import CliRunner
 from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from domain.model import Case, Complaint, SupervisionOrder, stream_id
-from infra.broker import BrokerConfig, LocalBroker, ensure_topics
+from infra.broker import LocalBroker, ensure_topics
 from infra.kafka import producer
 from infra.settings import Settings
 from infra.simulate import generate_records
@@ -55,6 +54,7 @@ from projections.projector import default_projectors
 from projections.runner import ProjectionRunner, ProjectorStats, open_writer, project
 from streams.cloudevents import event_type, stream_info, to_cloudevent
 from streams.relay import OutboxRelay
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "infra" / "scripts" / "clickhouse-server.sh"
@@ -65,29 +65,8 @@ _, PROJECTORS = default_projectors()
 TABLES = {p.table: p.columns for p in PROJECTORS}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    b = LocalBroker(
-        BrokerConfig(
-            data_dir=tmp_path_factory.mktemp("broker"),
-            kafka_port=_free_port(),
-            s3_port=_free_port(),
-        )
-    )
-    b.start()
-    try:
-        yield b
-    finally:
-        b.stop()
+# (``broker``, a local broker on free ports for this module, is in tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +76,7 @@ def server_url() -> Iterator[str]:
     if given:
         yield given
         return
-    ports = ["--tcp-port", str(_free_port()), "--http-port", str(_free_port())]
+    ports = ["--tcp-port", str(free_port()), "--http-port", str(free_port())]
     started = subprocess.run(
         ["bash", str(SCRIPT), "start", *ports], capture_output=True, text=True, timeout=900
     )
