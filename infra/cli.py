@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import signal
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +28,7 @@ from domain.errors import DomainError
 from domain.model import Case, Complaint, SupervisionOrder
 from domain.views import applicant_view, case_view, complaint_view, order_view
 from infra.settings import Settings, SettingsError, from_env
+from infra.signals import stop_on_signals
 from infra.tuning import tune_for_intake
 from infra.wiring import open_app
 
@@ -544,18 +543,6 @@ def verify(ctx: Ctx, as_json: bool) -> None:
 # --- Kafka: relay, intake, tail ------------------------------------------------------------
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGINT/SIGTERM, so long-running commands finish their batch and stop."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
-
-
 def _kafka(ctx: Ctx) -> str:
     from infra.broker import BrokerError
     from infra.kafka import bootstrap, ensure_hallwatch_topics
@@ -582,7 +569,7 @@ def relay(ctx: Ctx, until_idle: bool, batch_size: int) -> None:
     from streams.relay import OutboxRelay
 
     servers = _kafka(ctx)
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     with _app(ctx) as app:
         r = OutboxRelay(
             app.recorder,
@@ -616,7 +603,7 @@ def intake(ctx: Ctx, until_idle: bool, group: str) -> None:
 
     servers = _kafka(ctx)
     tune_for_intake()
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     with _app(ctx) as app:
         cons = consumer(servers, group, ctx.settings.intake_topic)
         dlq = producer(servers)
@@ -686,7 +673,7 @@ def alert(ctx: Ctx, once: bool) -> None:
     """Raise every alert the moment its deadline passes (yellow warning, red overdue…)."""
     from projections.alerter import Alerter
 
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     with _app(ctx) as app:
         alerter = Alerter(app)
         if once:

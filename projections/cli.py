@@ -17,15 +17,14 @@ waits for it.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from infra.signals import stop_on_signals
 from projections.clickhouse import ClickHouseError
 from projections.migrations import migrate as apply_migrations
 from projections.runner import ProjectorStats, open_writer
@@ -57,18 +56,6 @@ def _where(settings: Settings) -> str:
     return str(settings.clickhouse_target).split("@")[-1]
 
 
-def _stop_on_signals() -> threading.Event:
-    """SIGINT/SIGTERM finish the batch in hand (inserted and committed), then stop."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
-
-
 def run_migrate(settings: Settings) -> list[str]:
     """Apply the pending ClickHouse migrations; returns their names."""
     ch = open_writer(settings.clickhouse_target, on_wait=lambda m: err.print(f"waiting: {m}"))
@@ -81,7 +68,7 @@ def run_migrate(settings: Settings) -> list[str]:
 def run_project(settings: Settings, *, rebuild: bool, until_idle: bool) -> ProjectorStats:
     """Project the events topic; with ``rebuild``, from scratch behind a progress display
     (the total is unknown: end offsets are not to be relied on, so it counts up)."""
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
 
     def on_error(e: Exception) -> None:
         err.print(f"project: {e}; retrying", highlight=False)

@@ -41,6 +41,7 @@ from projections.clickhouse import (
 from projections.migrations import TABLE as MIGRATIONS_TABLE
 from projections.migrations import discover, migrate
 from projections.projector import BadEvent, Event, Projector, Towns, default_projectors, parse_event
+from streams.loop import next_offsets, run_batches
 
 if TYPE_CHECKING:
     from infra.settings import Settings
@@ -82,17 +83,6 @@ class ProjectorStats:
             return 0.0
         span = self.last_batch_at - self.first_message_at
         return self.messages / span if span > 0 else 0.0
-
-
-def _next_offsets(messages: Sequence[Any]) -> dict[Any, Any]:
-    """One past the last message of each partition: what to commit."""
-    from kafka.structs import OffsetAndMetadata, TopicPartition
-
-    last: dict[Any, int] = {}
-    for m in messages:
-        tp = TopicPartition(m.topic, m.partition)
-        last[tp] = max(last.get(tp, -1), m.offset)
-    return {tp: OffsetAndMetadata(off + 1, "", -1) for tp, off in last.items()}
 
 
 def _first_offsets(messages: Sequence[Any]) -> dict[Any, int]:
@@ -224,7 +214,7 @@ class ProjectionRunner:
         events_before = self._events_skipped()
         try:
             inserted = self.project([m.value for m in messages])
-            self.consumer.commit(_next_offsets(messages))
+            self.consumer.commit(next_offsets(messages))
         except Exception:
             self.reset()
             self._rewind(messages)
@@ -275,32 +265,29 @@ class ProjectionRunner:
         stop = stop or threading.Event()
         started = time.monotonic()
         last_seen = started
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                handled = self.run_once()
-                backoff = 0.5
-            except Exception as e:
-                self.stats.errors += 1
-                if on_error is not None:
-                    on_error(e)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
-                continue
+
+        def failed(e: Exception) -> None:
+            self.stats.errors += 1
+            if on_error is not None:
+                on_error(e)
+
+        def done(handled: int) -> bool:
+            nonlocal last_seen
             now = time.monotonic()
             if handled:
                 last_seen = now
-                continue
+                return False
             if not until_idle:
-                continue
+                return False
             if self._assigned_at is None and not self.consumer.assignment():
                 if now - started > assign_timeout:
                     raise TimeoutError(f"no partitions assigned within {assign_timeout:g}s")
-                continue
+                return False
             if self._assigned_at is None:
                 self._assigned_at = now
-            if now - max(last_seen, self._assigned_at) >= idle_seconds:
-                break
+            return now - max(last_seen, self._assigned_at) >= idle_seconds
+
+        run_batches(self.run_once, stop, done=done, on_failure=failed, max_backoff=max_backoff)
         return self.stats
 
 

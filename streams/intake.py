@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from domain.application import DUPLICATE, REFUSED, Hallwatch, Outcome
+from streams.loop import next_offsets, run_batches
 from streams.relay import Producer
 
 MAX_RECORD_BYTES = 1_000_000
@@ -131,7 +132,7 @@ class KafkaIntake:
             self.dead_letters.flush(timeout=self.ack_timeout)
             for f in futures:
                 f.get(timeout=self.ack_timeout)
-        self.consumer.commit(_next_offsets(messages))
+        self.consumer.commit(next_offsets(messages))
         self.stats.batches += 1
         if self.on_batch is not None:
             self.on_batch(outcomes)
@@ -148,31 +149,19 @@ class KafkaIntake:
         """Consume until ``stop``; a failed batch (broker away, commit refused during a
         rebalance) is not committed, so it is delivered again and its applied records
         come back as duplicates."""
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                handled = self.run_once()
-                backoff = 0.5
-            except Exception as e:
-                if on_error is not None:
-                    on_error(e)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
-                continue
-            if handled == 0 and until_idle:
-                break
+
+        def failed(e: Exception) -> None:
+            if on_error is not None:
+                on_error(e)
+
+        run_batches(
+            lambda: self.run_once(),
+            stop,
+            done=lambda handled: handled == 0 and until_idle,
+            on_failure=failed,
+            max_backoff=max_backoff,
+        )
         return self.stats
-
-
-def _next_offsets(messages: Sequence[Any]) -> dict[Any, Any]:
-    """The offsets to commit: one past the last message handled, per partition."""
-    from kafka.structs import OffsetAndMetadata, TopicPartition
-
-    last: dict[Any, int] = {}
-    for m in messages:
-        tp = TopicPartition(m.topic, m.partition)
-        last[tp] = max(last.get(tp, -1), m.offset)
-    return {tp: OffsetAndMetadata(off + 1, "", -1) for tp, off in last.items()}
 
 
 def describe(outcome: Outcome) -> bytes:

@@ -21,6 +21,7 @@ from uuid import UUID
 import orjson
 
 from streams.cloudevents import Message, StreamInfo, stream_info, to_cloudevent
+from streams.loop import run_batches
 from streams.positions import PositionStore
 
 
@@ -147,23 +148,21 @@ class OutboxRelay:
         fresh producer after a back-off; the position did not move, so the same
         events are sent again with the same ids.
         """
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                published = self.run_once()
-                backoff = 0.5
-            except Exception as e:  # the broker is the usual suspect: keep trying
-                self.stats.errors += 1
-                if on_error is not None:
-                    on_error(e)
-                self._replace_producer()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
-                continue
-            if published == 0:
-                if until_idle:
-                    break
-                stop.wait(self.poll_interval)
+
+        def failed(e: Exception) -> None:
+            self.stats.errors += 1
+            if on_error is not None:
+                on_error(e)
+            self._replace_producer()
+
+        run_batches(
+            self.run_once,
+            stop,
+            done=lambda published: published == 0 and until_idle,
+            on_failure=failed,
+            idle_wait=self.poll_interval,
+            max_backoff=max_backoff,
+        )
         return self.stats
 
     def _replace_producer(self) -> None:
