@@ -737,11 +737,11 @@ def _interesting_case(app: Hallwatch) -> str:
 def _register_commands() -> None:
     """Command groups that live beside their code (broker in infra, projections)."""
     from infra.broker_cli import broker
-    from projections.cli import migrate, project
+    from projections.cli import alerts, cases, migrate, project, rank
 
     cli.add_command(broker)
-    cli.add_command(migrate)
-    cli.add_command(project)
+    for command in (migrate, project, rank, alerts, cases):
+        cli.add_command(command)
 
 
 _register_commands()

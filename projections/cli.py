@@ -18,14 +18,21 @@ waits for it.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+import orjson
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from domain.views import ALERT_KINDS, VIOLATION_KINDS
 from infra.signals import stop_on_signals
-from projections.clickhouse import ClickHouseError
+from projections import kpi, queries
+from projections.clickhouse import ClickHouse, ClickHouseError, connect
 from projections.migrations import migrate as apply_migrations
 from projections.runner import ProjectorStats, open_writer
 from projections.runner import project as run_projector
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
 
 console = Console()
 err = Console(stderr=True)
+_T = TypeVar("_T")
 
 
 def _settings() -> Settings:
@@ -145,3 +153,200 @@ def project(rebuild: bool, until_idle: bool) -> None:
         f"{stats.events_per_second:,.0f} events/s",
         highlight=False,
     )
+
+
+# --------------------------------------------------------------------------- read commands
+
+
+def open_reader(settings: Settings) -> ClickHouse:
+    """A read-only ClickHouse for queries (any number of processes, beside the projector);
+    a clear error when there is nothing to read yet."""
+    target = settings.clickhouse_target
+    if not isinstance(target, str) and not Path(target).exists():
+        _fail(f"no read models at {target} yet: run `hallwatch project` first")
+    try:
+        return connect(target, read_only=True)
+    except ClickHouseError as e:
+        _fail(f"cannot open ClickHouse at {_where(settings)}: {e}")
+
+
+def _as_of(value: str | None) -> datetime | None:
+    from infra.cli import parse_as_of
+
+    return parse_as_of(value)
+
+
+def _json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dates and times as ISO strings (times with their +08:00 offset)."""
+    return orjson.loads(orjson.dumps(rows, default=str))  # type: ignore[no-any-return]
+
+
+def _wide(width: int) -> Console:
+    """Tables keep every column when piped (a terminal keeps its own width)."""
+    return console if console.is_terminal else Console(width=width)
+
+
+def _pct(v: Any) -> str:
+    return "—" if v is None else f"{100 * float(v):.1f}%"
+
+
+def _num(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "—"
+    return f"{v:,}" if isinstance(v, int) else f"{float(v):,.{digits}f}"
+
+
+def _query(run: Callable[[ClickHouse], _T]) -> _T:
+    settings = _settings()
+    ch = open_reader(settings)
+    try:
+        return run(ch)
+    except ClickHouseError as e:
+        missing = (
+            "UNKNOWN_TABLE" in str(e) or "doesn't exist" in str(e) or "Unknown table" in str(e)
+        )
+        hint = " (run `hallwatch migrate` and `hallwatch project` first)" if missing else ""
+        _fail(f"query failed{hint}: {e}")
+    finally:
+        ch.close()
+
+
+@click.command("rank")
+@click.option("--month", "month_text", required=True, help="The month, YYYY-MM (Asia/Shanghai).")
+@click.option(
+    "--by", "by", type=click.Choice(kpi.GROUPINGS), default="department", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="CONTRACTS §6: one object per group.")
+def rank(month_text: str, by: kpi.Grouping, as_json: bool) -> None:
+    """Monthly KPIs and ranking (效能评价) by department, town or item, best first."""
+    try:
+        month = kpi.Month.parse(month_text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--month") from None
+    rows = _query(lambda ch: kpi.rank(ch, month, by))
+    if as_json:
+        _json(rows)
+        return
+    table = Table(title=f"{month} ranking by {by} (效能评价)", title_justify="left")
+    for head in ("#", by, "score", "submitted", "concluded", "on time", "overdue", "online",
+                 "fully online", "visits", "satisfied", "bad", "compl./1000", "warn", "red",
+                 "viol."):  # fmt: skip
+        table.add_column(head, justify="left" if head == by else "right")
+    for r in rows:
+        table.add_row(
+            str(r["rank"]), r["group"], _num(r["score"]), _num(r["submitted"]),
+            _num(r["concluded"]), _pct(r["on_time_rate"]), _pct(r["overdue_rate"]),
+            _pct(r["online_rate"]), _pct(r["fully_online_rate"]), _num(r["avg_site_visits"], 2),
+            _pct(r["satisfaction_rate"]), _num(r["bad_reviews"]),
+            _num(r["complaints_per_1000"]), _num(r["warnings"]), _num(r["overdue_alerts"]),
+            _num(r["violations"]),
+        )  # fmt: skip
+    _wide(170).print(table if rows else f"no activity in {month}")
+    if rows:
+        console.print(f"score: {kpi.SCORE_SUMMARY}; `--json` for every KPI", highlight=False)
+
+
+@click.command("alerts")
+@click.option("--open", "open_only", is_flag=True, help="Only alerts still unresolved.")
+@click.option("--department", help="Only this department's.")
+@click.option("--town", help="Only this town's.")
+@click.option("--kind", type=click.Choice((*ALERT_KINDS, *VIOLATION_KINDS)), help="Only this kind.")
+@click.option("--as-of", "as_of", help="As things stood then (date or date-time).")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def alerts(
+    open_only: bool,
+    department: str | None,
+    town: str | None,
+    kind: str | None,
+    as_of: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Alerts (预警 yellow, 超时 red) and violations (违规), newest first."""
+    when = _as_of(as_of)
+    rows = _query(
+        lambda ch: queries.alert_list(
+            ch,
+            as_of=when,
+            open_only=open_only,
+            department=department,
+            town=town,
+            kind=kind,
+            limit=limit,
+        )
+    )
+    if as_json:
+        _json(_jsonable(rows))
+        return
+    title = "open alerts" if open_only else "alerts"
+    table = Table(title=f"{title}" + (f" as of {when:%Y-%m-%d %H:%M}" if when else ""))
+    for head in ("raised", "kind", "subject", "step", "department", "town", "deadline", "open"):
+        table.add_column(head)
+    for r in rows:
+        colour = (
+            "red"
+            if r["kind"] in ("case_overdue", "step_overdue")
+            else ("yellow" if r["kind"] == "case_warning" else "magenta")
+        )
+        table.add_row(
+            f"{r['raised_at']:%Y-%m-%d %H:%M}", f"[{colour}]{r['kind']}[/]", r["subject"],
+            r["step"], r["department"], r["town"], str(r["deadline"] or ""),
+            "yes" if r["open"] else "no",
+        )  # fmt: skip
+    _wide(150).print(table if rows else "no alerts")
+
+
+@click.command("cases")
+@click.option("--as-of", "as_of", help="As things stood then (date or date-time).")
+@click.option("--department", help="Only this department's.")
+@click.option("--town", help="Only this town's.")
+@click.option("--item", "item_code", help="Only this item's.")
+@click.option("--status", help="Only this status (in_progress, suspended, concluded…).")
+@click.option("--open", "open_only", is_flag=True, help="Only cases not concluded or rejected.")
+@click.option("--overdue", "overdue_only", is_flag=True, help="Only overdue cases (审批超时).")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def cases(
+    as_of: str | None,
+    department: str | None,
+    town: str | None,
+    item_code: str | None,
+    status: str | None,
+    open_only: bool,
+    overdue_only: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """The case table (办件一览), most urgent first; now or as of a past time."""
+    when = _as_of(as_of)
+    rows = _query(
+        lambda ch: queries.case_table(
+            ch,
+            as_of=when,
+            department=department,
+            town=town,
+            item_code=item_code,
+            status=status,
+            open_only=open_only,
+            overdue_only=overdue_only,
+            limit=limit,
+        )
+    )
+    if as_json:
+        _json(_jsonable(rows))
+        return
+    table = Table(title="cases" + (f" as of {when:%Y-%m-%d %H:%M}" if when else ""))
+    for head in ("case", "receipt", "department", "town", "item", "status", "due", "flag"):
+        table.add_column(head)
+    for r in rows:
+        flag = "[red]overdue[/]" if r["overdue"] else ("[yellow]warning[/]" if r["warning"] else "")
+        table.add_row(
+            r["case_id"], r["receipt_no"], r["department"], r["town"], r["item_code"],
+            r["status"], str(r["due_date"] or ""), flag,
+        )  # fmt: skip
+    _wide(150).print(table if rows else "no cases")

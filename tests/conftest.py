@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,9 @@ PG_ADMIN_URL = os.environ.get(
     "HALLWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 KEY = bytes(range(32))
+CLICKHOUSE_SCRIPT = (
+    Path(__file__).resolve().parents[1] / "infra" / "scripts" / "clickhouse-server.sh"
+)
 
 
 def _pg_admin():  # type: ignore[no-untyped-def]
@@ -95,3 +100,31 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server() -> Iterator[str]:
+    """URL of a ClickHouse server (Debian's clickhouse-server, 18.16 in CI) for the whole
+    session: a private one on free ports started by ``infra/scripts/clickhouse-server.sh``
+    (which installs the package when missing), or ``HALLWATCH_TEST_CLICKHOUSE``."""
+    given = os.environ.get("HALLWATCH_TEST_CLICKHOUSE")
+    if given:
+        yield given
+        return
+    ports = ["--tcp-port", str(free_port()), "--http-port", str(free_port())]
+    t0 = time.monotonic()
+    started = subprocess.run(
+        ["bash", str(CLICKHOUSE_SCRIPT), "start", *ports],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if started.returncode != 0:
+        pytest.fail(f"could not start a ClickHouse server:\n{started.stderr}")
+    print(f"\nClickHouse server up in {time.monotonic() - t0:.2f}s: {started.stderr.strip()}")
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(
+            ["bash", str(CLICKHOUSE_SCRIPT), "stop", *ports], capture_output=True, timeout=120
+        )

@@ -9,10 +9,7 @@ private one started by ``infra/scripts/clickhouse-server.sh`` for the session
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,40 +30,10 @@ from projections.clickhouse import (
 )
 from projections.migrations import MIGRATIONS_DIR, MigrationError, migrate, split_statements
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "infra" / "scripts" / "clickhouse-server.sh"
 EVENT_COLUMNS = [
     "event_id", "stream_id", "stream_kind", "version", "type", "subject", "department",
     "item_code", "occurred_at", "recorded_at", "data", "chain_hash",
 ]  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def clickhouse_server() -> Iterator[str]:
-    """URL of a ClickHouse server for this session: a private one on free ports."""
-    given = os.environ.get("HALLWATCH_TEST_CLICKHOUSE")
-    if given:
-        yield given
-        return
-    tcp, http = _free_port(), _free_port()
-    ports = ["--tcp-port", str(tcp), "--http-port", str(http)]
-    t0 = time.monotonic()
-    started = subprocess.run(
-        ["bash", str(SCRIPT), "start", *ports], capture_output=True, text=True, timeout=900
-    )
-    if started.returncode != 0:
-        pytest.fail(f"could not start a ClickHouse server with {SCRIPT.name}:\n{started.stderr}")
-    print(f"\nClickHouse server up in {time.monotonic() - t0:.2f}s: {started.stderr.strip()}")
-    try:
-        yield started.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "stop", *ports], capture_output=True, timeout=120)
 
 
 @pytest.fixture(params=["chdb", "server"])

@@ -54,7 +54,6 @@ from projections.projector import default_projectors
 from projections.runner import ProjectionRunner, ProjectorStats, open_writer, project
 from streams.cloudevents import event_type, stream_info, to_cloudevent
 from streams.relay import OutboxRelay
-from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "infra" / "scripts" / "clickhouse-server.sh"
@@ -70,22 +69,8 @@ TABLES = {p.table: p.columns for p in PROJECTORS}
 
 
 @pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    """A private ClickHouse server for this module (or ``HALLWATCH_TEST_CLICKHOUSE``)."""
-    given = os.environ.get("HALLWATCH_TEST_CLICKHOUSE")
-    if given:
-        yield given
-        return
-    ports = ["--tcp-port", str(free_port()), "--http-port", str(free_port())]
-    started = subprocess.run(
-        ["bash", str(SCRIPT), "start", *ports], capture_output=True, text=True, timeout=900
-    )
-    if started.returncode != 0:
-        pytest.fail(f"could not start a ClickHouse server with {SCRIPT.name}:\n{started.stderr}")
-    try:
-        yield started.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "stop", *ports], capture_output=True, timeout=120)
+def server_url(clickhouse_server: str) -> str:
+    return clickhouse_server
 
 
 @dataclass

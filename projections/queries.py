@@ -1,0 +1,273 @@
+"""Inspectors' queries on the read models: the case table and the alert list, now or
+as of any past time (按时间回溯).
+
+"As of T" means as things stood at T by when they happened (the events' own
+times), the same cut ``hallwatch case REF --as-of T`` makes in the event store:
+
+* the case table as of T is rebuilt from the ``events`` table (every event with
+  its data): status after the latest lifecycle event up to T, due and warning
+  dates as the latest event up to T set them (a later suspension does not move
+  them back in time);
+* the alert list as of T holds the alerts and violations raised up to T; an
+  alert is *open* at T while what it is about is still unresolved then (the
+  case not concluded, the step not completed, the complaint not replied, the
+  order not answered, the bad review not answered…).
+
+Every query reads deduplicated data (``FINAL``, ``argMax`` or ``LIMIT 1 BY``):
+a re-delivered event never shows twice. Only SQL that chdb and ClickHouse 18.16
+both accept (no window functions, one JOIN per SELECT, ``visitParamExtract*``
+for JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from domain import clock
+from projections.clickhouse import ClickHouse, quote
+
+DEFAULT_LIMIT = 1000
+CASE_COLUMNS = (
+    "case_id", "receipt_no", "department", "town", "item_code", "status", "submitted_at",
+    "accepted_at", "due_date", "warn_date", "concluded_at", "overdue", "warning",
+)  # fmt: skip
+ALERT_COLUMNS = (
+    "alert_id", "kind", "category", "stream_kind", "subject", "step", "department", "town",
+    "item_code", "deadline", "detail", "raised_at", "recorded_at", "open",
+)  # fmt: skip
+OPEN_CASE = ("awaiting_intake", "awaiting_materials", "in_progress", "correction_paused",
+             "suspended")  # fmt: skip
+
+
+def ts(when: datetime) -> str:
+    """A DateTime literal both ClickHouse versions read the same way (a Unix time)."""
+    clock.local_date(when)  # refuses a naive time with a clear error
+    return f"toDateTime({int(when.timestamp())})"
+
+
+def _day(d: date) -> str:
+    return f"toDate({quote(d.isoformat())})"
+
+
+def _filters(column_values: dict[str, str | None]) -> list[str]:
+    return [f"{col} = {quote(v)}" for col, v in column_values.items() if v]
+
+
+def case_state_sql(at: datetime, *, strict: bool = False) -> str:
+    """Every case as it stood at ``at`` (by when things happened), from the ``events``
+    table: the status after its latest lifecycle event, its due and warning dates
+    after the latest event that set them, where and what it is. ``strict`` compares
+    ``occurred_at < at`` (the end of a month) instead of ``<=``."""
+    op = "<" if strict else "<="
+    case = "'gov.hallwatch.case."
+    life = ", ".join(
+        f"{case}{t}'"
+        for t in (
+            "submitted", "accepted", "rejected", "correction_requested", "correction_received",
+            "suspended", "resumed", "concluded",
+        )
+    )  # fmt: skip
+    return f"""
+SELECT cid AS case_id, dep AS department, item AS item_code, town, receipt_no, submitted_at,
+  if(accepted_raw = toDateTime(0), NULL, accepted_raw) AS accepted_at,
+  if(concluded_raw = toDateTime(0), NULL, concluded_raw) AS concluded_at,
+  multiIf(
+    last = {case}submitted', 'awaiting_intake',
+    last = {case}accepted', 'in_progress',
+    last = {case}rejected', 'rejected',
+    last = {case}correction_requested',
+      if(stage = 'intake', 'awaiting_materials', 'correction_paused'),
+    last = {case}correction_received', if(stage = 'intake', 'awaiting_intake', 'in_progress'),
+    last = {case}suspended', 'suspended',
+    last = {case}resumed', 'in_progress',
+    last = {case}concluded', 'concluded',
+    'unknown') AS status,
+  status IN ('in_progress') AS running,
+  if(due_s = '', NULL, toDate(if(due_s = '', '1970-01-02', due_s))) AS due,
+  if(warn_s = '', NULL, toDate(if(warn_s = '', '1970-01-02', warn_s))) AS warn,
+  on_time_s, last_version AS version
+FROM
+(
+  SELECT stream_id,
+    any(subject) AS cid,
+    any(department) AS dep,
+    any(item_code) AS item,
+    argMaxIf(visitParamExtractString(data, 'town'), version,
+             type = {case}submitted') AS town,
+    argMaxIf(visitParamExtractString(data, 'receipt_no'), version,
+             type = {case}accepted') AS receipt_no,
+    minIf(occurred_at, type = {case}submitted') AS submitted_at,
+    maxIf(occurred_at, type = {case}accepted') AS accepted_raw,
+    maxIf(occurred_at, type IN ({case}concluded', {case}rejected')) AS concluded_raw,
+    argMaxIf(type, version, type IN ({life})) AS last,
+    argMaxIf(visitParamExtractString(data, 'stage'), version,
+             type IN ({case}correction_requested', {case}correction_received')) AS stage,
+    argMaxIf(visitParamExtractString(data, 'due_date'), version,
+             visitParamExtractString(data, 'due_date') != '') AS due_s,
+    argMaxIf(visitParamExtractString(data, 'warn_date'), version,
+             visitParamExtractString(data, 'warn_date') != '') AS warn_s,
+    argMaxIf(visitParamExtractRaw(data, 'on_time'), version, type = {case}concluded') AS on_time_s,
+    max(version) AS last_version
+  FROM events
+  WHERE stream_kind = 'case' AND occurred_at {op} {ts(at)}
+  GROUP BY stream_id
+)
+WHERE last != ''"""
+
+
+def case_table(
+    ch: ClickHouse,
+    *,
+    as_of: datetime | None = None,
+    now: datetime | None = None,
+    department: str | None = None,
+    town: str | None = None,
+    item_code: str | None = None,
+    status: str | None = None,
+    overdue_only: bool = False,
+    open_only: bool = False,
+    limit: int = DEFAULT_LIMIT,
+) -> list[dict[str, Any]]:
+    """The case table (办件一览): now from ``cases``, or as of a past time from the
+    events. ``overdue`` is 审批超时 as ``hallwatch case`` shows it: concluded late, or
+    open with its clock running past its due date; ``warning`` an open, running case
+    on or past its warning date (黄牌). Most urgent first (overdue, then by due date)."""
+    at = as_of or now or datetime.now(clock.SHANGHAI)
+    today = _day(clock.local_date(at))
+    if as_of is None:
+        source = f"""
+SELECT case_id, receipt_no, department, town, item_code, status, submitted_at, accepted_at,
+  due_date, warn_date, concluded_at,
+  (status = 'concluded' AND ifNull(on_time, 1) = 0)
+    OR (status = 'in_progress' AND ifNull(due_date < {today}, 0)) AS overdue,
+  status = 'in_progress' AND ifNull(warn_date <= {today}, 0) AS warning
+FROM cases FINAL"""
+    else:
+        source = f"""
+SELECT case_id, receipt_no, department, town, item_code, status, submitted_at, accepted_at,
+  due AS due_date, warn AS warn_date, concluded_at,
+  (status = 'concluded' AND on_time_s = 'false')
+    OR (running AND ifNull(due < {today}, 0)) AS overdue,
+  running AND ifNull(warn <= {today}, 0) AS warning
+FROM ({case_state_sql(as_of)})"""
+    where = _filters(
+        {"department": department, "town": town, "item_code": item_code, "status": status}
+    )
+    if overdue_only:
+        where.append("overdue")
+    if open_only:
+        where.append(f"status IN ({', '.join(quote(s) for s in OPEN_CASE)})")
+    sql = (
+        f"SELECT {', '.join(CASE_COLUMNS)} FROM ({source})"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY overdue DESC, isNull(due_date), due_date, case_id LIMIT {int(limit)}"
+    )
+    rows = ch.query_dicts(sql)
+    for r in rows:
+        r["overdue"] = bool(r["overdue"])
+        r["warning"] = bool(r["warning"])
+    return rows
+
+
+def alert_list(
+    ch: ClickHouse,
+    *,
+    as_of: datetime | None = None,
+    open_only: bool = False,
+    department: str | None = None,
+    town: str | None = None,
+    kind: str | None = None,
+    subject: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[dict[str, Any]]:
+    """Alerts (预警/超时) and violations (违规) raised up to ``as_of`` (default: all),
+    newest first, each with ``open``: whether what it is about was still unresolved
+    at that time."""
+    where = _filters({"department": department, "town": town, "kind": kind, "subject": subject})
+    if as_of is not None:
+        where.append(f"raised_at <= {ts(as_of)}")
+    alerts = ch.query_dicts(
+        "SELECT alert_id, kind, category, stream_kind, subject, step, department, town, "
+        "item_code, deadline, detail, raised_at, recorded_at FROM alerts "
+        + (f"WHERE {' AND '.join(where)} " if where else "")
+        + "ORDER BY raised_at DESC, alert_id LIMIT 1 BY alert_id"
+        + ("" if open_only else f" LIMIT {int(limit)}")
+    )
+    resolved = _resolutions(ch, alerts)
+    out = []
+    for a in alerts:
+        a["open"] = _is_open(a, resolved, as_of)
+        if open_only and not a["open"]:
+            continue
+        out.append(a)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _ids(rows: Sequence[dict[str, Any]], stream_kind: str) -> str:
+    ids = sorted({str(r["subject"]) for r in rows if r["stream_kind"] == stream_kind})
+    return ", ".join(quote(i) for i in ids)
+
+
+def _resolutions(ch: ClickHouse, alerts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """When each subject of these alerts was resolved, per kind of resolution (None: not
+    yet), read from the current tables (their times are when things happened)."""
+    out: dict[str, dict[str, Any]] = {}
+    cases = _ids(alerts, "case")
+    if cases:
+        for r in ch.query_dicts(
+            "SELECT case_id, concluded_at, accepted_at, rating_answered_at FROM cases FINAL "
+            f"WHERE case_id IN ({cases})"
+        ):
+            out[f"case:{r['case_id']}"] = r
+        for r in ch.query_dicts(
+            f"SELECT case_id, step, completed_on FROM steps FINAL WHERE case_id IN ({cases})"
+        ):
+            out[f"step:{r['case_id']}\x1f{r['step']}"] = r
+    complaints = _ids(alerts, "complaint")
+    if complaints:
+        for r in ch.query_dicts(
+            "SELECT complaint_id, replied_at, closed_at FROM complaints FINAL "
+            f"WHERE complaint_id IN ({complaints})"
+        ):
+            out[f"complaint:{r['complaint_id']}"] = r
+    orders = _ids(alerts, "supervision")
+    if orders:
+        for r in ch.query_dicts(
+            "SELECT order_id, answered_at FROM supervision_orders FINAL "
+            f"WHERE order_id IN ({orders})"
+        ):
+            out[f"supervision:{r['order_id']}"] = r
+    return out
+
+
+def _by(value: datetime | None, at: datetime | None) -> bool:
+    """Something that happened at ``value`` had happened by ``at`` (None: by now)."""
+    return value is not None and (at is None or value <= at)
+
+
+def _is_open(a: dict[str, Any], resolved: dict[str, dict[str, Any]], at: datetime | None) -> bool:
+    kind, sk, subject = a["kind"], a["stream_kind"], a["subject"]
+    state = resolved.get(f"{sk}:{subject}")
+    if state is None:
+        return True  # nothing known of it yet: nothing resolved it
+    if sk == "case":
+        if _by(state["concluded_at"], at):
+            return False  # concluded or rejected: the case's alerts are closed (the breach stays)
+        if kind == "intake_overdue":
+            return not _by(state["accepted_at"], at)
+        if kind == "rating_unanswered":
+            return not _by(state["rating_answered_at"], at)
+        if kind == "step_overdue":
+            step = resolved.get(f"step:{subject}\x1f{a['step']}")
+            done = step.get("completed_on") if step else None
+            return done is None or (at is not None and done > clock.local_date(at))
+        return True
+    if sk == "complaint":
+        return not (_by(state["replied_at"], at) or _by(state["closed_at"], at))
+    if sk == "supervision":
+        return not _by(state["answered_at"], at)
+    return True
