@@ -11,6 +11,7 @@ to know what the deadline was.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,8 +19,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, OriginatorIDError, OriginatorVersionError
-from eventsourcing.utils import get_topic
+from eventsourcing.domain import (
+    Aggregate,
+    OriginatorIDError,
+    OriginatorVersionError,
+    _init_mentions_id,
+)
+from eventsourcing.utils import get_topic, resolve_topic
 
 from domain import clock
 from domain.calendar import WorkCalendar
@@ -121,23 +127,25 @@ class HallAggregate(Aggregate):
         def mutate(self, aggregate: Any) -> Any:
             """Apply to the aggregate, then advance its version, chain head and applied set."""
             if aggregate is None:  # a created event builds the aggregate
-                agg: Any = super().mutate(aggregate)
+                agg: Any = _create(self)
+                d = agg.__dict__
             else:
                 agg = aggregate
-                if self.originator_id != agg.id:
-                    raise OriginatorIDError(self.originator_id, agg.id)
-                if self.originator_version != agg.version + 1:
-                    raise OriginatorVersionError(self.originator_version, agg.version + 1)
-                self.apply(agg)
                 d = agg.__dict__
+                sid = d["_id"]
+                if self.originator_id is not sid and self.originator_id != sid:
+                    raise OriginatorIDError(self.originator_id, sid)
+                if self.originator_version != d["_version"] + 1:
+                    raise OriginatorVersionError(self.originator_version, d["_version"] + 1)
+                self.apply(agg)
                 d["_version"] = self.originator_version
                 d["_modified_on"] = self.timestamp
-            agg.chain_head = self.chain_hash
+            d["chain_head"] = self.chain_hash
             if self.record_id:
-                applied = agg.__dict__.get("applied_records")
+                applied = d.get("applied_records")
                 if applied is None:
-                    applied = agg.applied_records = set()
-                applied.add(record_key(self.source, self.record_id))
+                    applied = d["applied_records"] = set()
+                applied.add(f"{self.source}\x1f{self.record_id}")  # record_key, inlined
             return agg
 
     class Created(Event, Aggregate.Created):
@@ -226,14 +234,50 @@ _CHAIN_BLANK = b'"chain_hash":""'
 _ONE_DAY = timedelta(days=1)
 
 
-_FIELDS: dict[type[Any], frozenset[str]] = {}
+_COMMON = frozenset(
+    {"originator_id", "originator_version", "timestamp", "record_id", "source", "occurred_at"}
+    | {"recorded_at", "prev_hash", "chain_hash"}
+)
+"""Fields every hallwatch event has; ``_build_event`` fills them from the record context."""
+
+_OWN: dict[type[Any], tuple[str, frozenset[str]]] = {}
 
 
-def _field_names(event_class: type[Any]) -> frozenset[str]:
-    names = _FIELDS.get(event_class)
-    if names is None:
-        names = _FIELDS[event_class] = frozenset(f.name for f in dataclasses.fields(event_class))
-    return names
+def _own_fields(event_class: type[Any]) -> tuple[str, frozenset[str]]:
+    """The event class's topic and the fields a command must give it (computed once)."""
+    own = _OWN.get(event_class)
+    if own is None:
+        names = frozenset(f.name for f in dataclasses.fields(event_class))
+        own = _OWN[event_class] = (get_topic(event_class), names - _COMMON)
+    return own
+
+
+_PLAIN_INIT: dict[type[Any], bool] = {}
+
+
+def _plain_init(cls: type[Any]) -> bool:
+    """True when the aggregate's ``__init__`` takes nothing (every hallwatch aggregate)."""
+    plain = _PLAIN_INIT.get(cls)
+    if plain is None:
+        params = inspect.signature(cls.__init__).parameters
+        plain = _PLAIN_INIT[cls] = list(params) == ["self"] and cls not in _init_mentions_id
+    return plain
+
+
+def _create(event: Any) -> Any:
+    """The aggregate a created event starts, as ``CanInitAggregate.mutate`` builds it.
+
+    The library's version filters the event's fields against two signatures on
+    every call; for an ``__init__`` without parameters that comes down to this.
+    """
+    cls = resolve_topic(event.originator_topic)
+    if not _plain_init(cls):
+        return Aggregate.Created.mutate(event, None)
+    agg = cls.__new__(cls)
+    agg.__base_init__(event.originator_id, event.originator_version, event.timestamp)
+    agg.__init__()
+    event.apply(agg)
+    return agg
 
 
 def _build_event(
@@ -245,6 +289,11 @@ def _build_event(
     fields: dict[str, Any],
 ) -> Any:
     """A sealed event: its hash chained to ``prev``, its stored bytes ready."""
+    topic, own = _own_fields(event_class)
+    if fields.keys() != own:
+        unknown = sorted(set(fields) - own)
+        missing = sorted(own - set(fields))
+        raise TypeError(f"{event_class.__qualname__}: unknown {unknown}, missing {missing}")
     state: dict[str, Any] = {
         "timestamp": ctx.stored_at or datetime.now(UTC),
         "record_id": ctx.record_id,
@@ -255,13 +304,8 @@ def _build_event(
         "chain_hash": "",
         **fields,
     }
-    expected = _field_names(event_class)
-    if len(state) + 2 != len(expected) or not expected.issuperset(state):
-        unknown = sorted(set(state) - expected)
-        missing = sorted(expected - set(state) - {"originator_id", "originator_version"})
-        raise TypeError(f"{event_class.__qualname__}: unknown {unknown}, missing {missing}")
     body = canonical_json(state)
-    h = chain_hash(prev, get_topic(event_class), sid, version, body)
+    h = chain_hash(prev, topic, sid, version, body)
     state["chain_hash"] = h
     state["originator_id"] = sid
     state["originator_version"] = version

@@ -7,6 +7,7 @@ below are read from it, so code and contract cannot drift apart silently.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
@@ -88,6 +89,197 @@ def kind_validator(kind: str) -> Callable[[Any], Any]:
 _KNOWN_KINDS = frozenset(schema()["properties"]["kind"]["enum"])
 
 
+# --- the fast path ---------------------------------------------------------------------
+#
+# fastjsonschema's generated code costs more per record than everything else intake
+# does before the domain rules (a call, a name concatenation and type checks twice per
+# field).  For the keywords this schema uses, each kind's rules are generated again as
+# one function of inline tests.  The fast check only ever says "valid": anything it
+# does not accept -- a breach, a str subclass, a float that is an integer, a keyword
+# it does not know -- goes to fastjsonschema, which decides and words the reason.  So
+# it may be stricter than the schema, never laxer (tests/unit/test_intake_schema.py).
+
+Check = Callable[[Any], bool]
+
+_IGNORED = frozenset({"description", "title", "$comment", "examples"})
+_DOLLAR = re.compile(r"(?<!\\)\$")  # fastjsonschema reads `$` as \Z (end of string only)
+
+
+class _Unsupported(Exception):
+    """A keyword the fast path does not compile: the kind keeps fastjsonschema alone."""
+
+
+class _Source:
+    """Python source of one kind's check, with the constants it refers to."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {}
+        self.keys: dict[Any, str] = {}
+
+    def const(self, value: Any, key: Any = None) -> str:
+        """A name for ``value``; the same ``key`` gets the same name (equal tests compare equal)."""
+        if key is not None and key in self.keys:
+            return self.keys[key]
+        name = f"_c{len(self.names)}"
+        self.names[name] = value
+        if key is not None:
+            self.keys[key] = name
+        return name
+
+    def resolve(self, node: Any) -> dict[str, Any]:
+        """The node with a ``$ref`` into this schema's ``$defs`` (all it uses) inlined."""
+        if not isinstance(node, dict):
+            raise _Unsupported(node)
+        ref = node.get("$ref")
+        if ref is None:
+            return node
+        # fastjsonschema rewrites the cached schema's refs to absolute ones when it compiles
+        base, _, fragment = ref.partition("#") if isinstance(ref, str) else ("?", "", "")
+        prefix = "/$defs/"
+        if base not in ("", schema().get("$id")) or not fragment.startswith(prefix):
+            raise _Unsupported(ref)
+        rest = {k: v for k, v in node.items() if k != "$ref" and k not in _IGNORED}
+        target = self.resolve(schema()["$defs"][fragment[len(prefix) :]])
+        # Draft 2020-12 applies the siblings of $ref too: both must hold.
+        return {"allOf": [target, rest]} if rest else target
+
+    def expr(self, node: Any, v: str) -> str:
+        """A boolean expression over variable ``v``: true only when certainly valid."""
+        node = self.resolve(node)
+        keys = set(node) - _IGNORED
+        if "allOf" in keys:
+            if keys != {"allOf"}:
+                raise _Unsupported("allOf with siblings")
+            return " and ".join(self.expr(n, v) for n in node["allOf"]) or "True"
+        if keys == {"enum"} or keys == {"const"}:
+            values = node["enum"] if "enum" in node else [node["const"]]
+            if not all(isinstance(x, str) for x in values):
+                raise _Unsupported("enum")
+            return f"({v}.__class__ is str and {v} in {self.const(frozenset(values))})"
+        kind = node.get("type")
+        rest = keys - {"type"}
+        if kind is None and rest <= {"maxLength"}:  # untyped: a bound on strings only
+            hi = node.get("maxLength")
+            return "True" if hi is None else f"(not isinstance({v}, str) or len({v}) <= {hi:d})"
+        if kind == "string" and rest <= {"minLength", "maxLength", "pattern"}:
+            return self.string(node, v)
+        if kind == "boolean" and not rest:
+            return f"({v}.__class__ is bool)"
+        if kind == "integer" and rest <= {"minimum", "maximum"}:
+            lo, hi = node.get("minimum"), node.get("maximum")
+            low = f" and {lo!r} <= {v}" if lo is not None else ""
+            high = f" and {v} <= {hi!r}" if hi is not None else ""
+            return f"({v}.__class__ is int{low}{high})"
+        if kind == "array" and rest <= {"minItems", "maxItems", "items"}:
+            lo, hi = node.get("minItems", 0), node.get("maxItems")
+            out = f"({v}.__class__ is list and {lo:d} <= len({v})"
+            out += f" <= {hi:d}" if hi is not None else ""
+            if "items" in node:
+                item = self.const(eval(f"lambda x: {self.expr(node['items'], 'x')}", self.names))
+                out += f" and all(map({item}, {v}))"
+            return out + ")"
+        raise _Unsupported(f"{kind} {sorted(rest)}")
+
+    def string(self, node: dict[str, Any], v: str) -> str:
+        lo, hi, pattern = node.get("minLength", 0), node.get("maxLength"), node.get("pattern")
+        if pattern == r"\S":
+            # "contains a non-space": str.isspace uses the same Unicode table as re's \s.
+            lo, test = max(lo, 1), f" and not {v}.isspace()"
+        elif pattern is not None:
+            regex = re.compile(_DOLLAR.sub(r"\\Z", pattern))
+            search = self.const(regex.search, ("pattern", pattern))
+            test = f" and {search}({v}) is not None"
+        else:
+            test = ""
+        if hi is not None:
+            bounds = f" and {lo:d} <= len({v}) <= {hi:d}" if lo else f" and len({v}) <= {hi:d}"
+        else:
+            bounds = f" and {lo:d} <= len({v})" if lo else ""
+        return f"({v}.__class__ is str{bounds}{test})"
+
+
+_TOP_KEYS = frozenset(
+    {"$schema", "$id", "type", "required", "maxProperties", "properties"}
+    | {"additionalProperties", "allOf", "$defs"}
+)
+
+
+def _record_check(kind: str) -> Check:
+    """One kind's whole record check, generated (raises _Unsupported)."""
+    top = schema()
+    if set(top) - _IGNORED - _TOP_KEYS or top.get("type") != "object":
+        raise _Unsupported("top level")
+    src = _Source()
+    required = list(top.get("required", ()))
+    rules: dict[str, list[Any]] = {k: [v] for k, v in top.get("properties", {}).items()}
+    extra = top.get("additionalProperties", {})
+    either: list[tuple[str, list[str]]] = []  # when the first is absent, the rest are required
+    blocks = [e["then"] for e in top["allOf"] if e["if"]["properties"]["kind"]["const"] == kind]
+    for block in blocks:
+        keys = set(block) - _IGNORED
+        if keys - {"required", "properties", "if", "else"} or ("if" in keys) != ("else" in keys):
+            raise _Unsupported("then block")
+        required += [k for k in block.get("required", ()) if k not in required]
+        for k, v in block.get("properties", {}).items():
+            rules.setdefault(k, [extra]).append(v)
+        if "if" in keys:
+            cond, alt = block["if"], block["else"]
+            if set(cond) - _IGNORED != {"required"} or set(alt) - _IGNORED != {"required"}:
+                raise _Unsupported("if/else")
+            (given,) = cond["required"]
+            either.append((given, list(alt["required"])))
+    most = top.get("maxProperties")
+    lines = ["def check(d):"]
+    head = "d.__class__ is not dict" + (f" or len(d) > {most:d}" if most is not None else "")
+    lines.append(f"    if {head} or not {src.const(frozenset(required))} <= d.keys(): return False")
+    for given, alt in either:
+        lines.append(f"    if {given!r} not in d and not {src.const(frozenset(alt))} <= d.keys():")
+        lines.append("        return False")
+    lines.append("    n = 0")
+    seen: dict[str, str] = {}  # test -> the variable of a required field it passed
+    for i, (name, nodes) in enumerate(rules.items()):
+        v = f"v{i}"
+        template = " and ".join(src.expr(n, "\0") for n in nodes)
+        test = template.replace("\0", v)
+        cond = f"not ({test})"
+        same = seen.get(template)
+        if same is not None:  # equal to a value that passed the same test: valid too
+            cond = f"not ({v} == {same} and {v}.__class__ is {same}.__class__) and {cond}"
+        if name in required:
+            lines.append(f"    {v} = d[{name!r}]")
+            lines.append(f"    if {cond}: return False")
+            seen.setdefault(template, v)
+        else:
+            lines.append(f"    {v} = d.get({name!r}, _MISSING)")
+            lines.append(f"    if {v} is not _MISSING:")
+            lines.append(f"        if {cond}: return False")
+            lines.append("        n += 1")
+    always = sum(1 for k in required if k in rules)  # present and checked above
+    lines.append(f"    if len(d) > n + {always:d}:")
+    known, extra_test = src.const(frozenset(rules)), src.expr(extra, "x")
+    lines.append("        for k, x in d.items():")
+    lines.append(f"            if k not in {known} and not ({extra_test}): return False")
+    lines.append("    return True")
+    names: dict[str, Any] = {"_MISSING": _MISSING, **src.names}
+    exec("\n".join(lines), names)
+    check: Check = names["check"]
+    return check
+
+
+_MISSING = object()
+
+
+@cache
+def fast_check(kind: str) -> Check | None:
+    """The fast check of a known kind, or None when its rules use an unknown keyword."""
+    if kind not in _KNOWN_KINDS:
+        return None
+    try:
+        return _record_check(kind)
+    except _Unsupported:
+        return None
+
+
 def validation_error(record: Any) -> str | None:
     """None when the record is valid, else a short reason naming the field.
 
@@ -95,6 +287,10 @@ def validation_error(record: Any) -> str | None:
     huge or sensitive) value itself.
     """
     kind = record.get("kind") if isinstance(record, dict) else None
+    if isinstance(kind, str) and kind in _KNOWN_KINDS:
+        fast = fast_check(kind)
+        if fast is not None and fast(record):
+            return None
     check = kind_validator(kind) if isinstance(kind, str) and kind in _KNOWN_KINDS else validator()
     try:
         check(record)

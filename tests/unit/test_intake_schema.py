@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from domain.records import (
     COMPLAINT_KINDS,
     RECORD_KINDS,
     SUPERVISION_KINDS,
+    fast_check,
+    kind_validator,
     schema,
     validation_error,
     validator,
@@ -263,6 +266,89 @@ def test_trailing_newline_in_a_timestamp_fails() -> None:
 
 def test_unicode_digits_are_not_digits() -> None:
     assert validation_error(_variant("resumed", at="２０２６-03-02T09:15:00+08:00")) is not None
+
+
+# --------------------------------------------------------------------------- #
+# The fast path: never laxer than fastjsonschema, and it does the valid records
+# --------------------------------------------------------------------------- #
+
+
+class _Str(str):
+    """A str subclass: the fast path leaves it to fastjsonschema."""
+
+
+_ODD_VALUES: list[Any] = [
+    None, True, False, 0, 1, -1, 5, 6, 1000, 1001, 3650, 3651, 1.0, 4.5, "", " ", "\u3000",
+    "\x1c", "x", "x\n", "pass", "web", "fax", "person", "approved", "hearing", "window",
+    "r" * 200, "r" * 201, "x" * 500, "x" * 501, "x" * 10_000, "x" * 10_001, AT, AT + "\n",
+    "2026-03-02T09:15:00Z", "2026-03-02T09:15:00", "2026-02-30T24:00:00+08:00", [], [""],
+    ["营业执照"], [" "], ["x"] * 101, [1], {}, {"a": 1}, _Str("x"), _Str(AT), _Str("web"),
+]  # fmt: skip
+
+
+def _mutations(kind: str, rng: random.Random) -> list[dict[str, Any]]:
+    """The valid example with fields dropped, swapped for odd values, or added."""
+    base = VALID[kind]
+    keys = [*base, "recorded_at", "source", "bundle_id", "reason", "comment", "opinion"]
+    keys += ["query_code", "department", "case_id", "satisfied", "note", "extra", "step"]
+    out = []
+    for key in keys:
+        out.append({k: v for k, v in base.items() if k != key})
+        for value in _ODD_VALUES:
+            out.append({**base, key: value})
+    for _ in range(300):
+        record = dict(base)
+        for key in rng.sample(keys, 3):
+            if rng.random() < 0.3:
+                record.pop(key, None)
+            else:
+                record[key] = rng.choice(_ODD_VALUES)
+        out.append(record)
+    out.append({**base, **{f"f{i}": i for i in range(100)}})
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_fast_check_is_never_laxer_than_the_schema(kind: str) -> None:
+    fast = fast_check(kind)
+    assert fast is not None, "every kind's rules compile to the fast path"
+    assert fast(VALID[kind])
+    narrowed = kind_validator(kind)
+    accepted = 0
+    for record in _mutations(kind, random.Random(kind)):
+        if record.get("kind") != kind or not fast(record):
+            continue
+        accepted += 1
+        narrowed(record)  # raises if the fast path let a breach through
+        validator()(record)
+        assert _JSONSCHEMA.is_valid(record), record
+    assert accepted > 20  # it does say yes to plenty of valid variants
+
+
+def test_isspace_matches_the_schema_non_blank_pattern() -> None:
+    """The fast path reads the schema's \\S as ``not str.isspace()``: the same table."""
+    non_space = re.compile(r"\S")
+    for code in range(0x110000):
+        c = chr(code)
+        assert (non_space.search(c) is None) == c.isspace(), hex(code)
+
+
+def test_fast_check_falls_back_for_unknown_keywords(monkeypatch: pytest.MonkeyPatch) -> None:
+    import domain.records as records
+
+    odd = copy.deepcopy(schema())
+    (then,) = [e["then"] for e in odd["allOf"] if e["if"]["properties"]["kind"]["const"] == "rated"]
+    then["properties"]["level"]["multipleOf"] = 2
+    monkeypatch.setattr(records, "schema", lambda: odd)
+    records.fast_check.cache_clear()
+    records.kind_validator.cache_clear()
+    try:
+        assert records.fast_check("rated") is None
+        assert records.fast_check("resumed") is not None
+        assert records.validation_error(_variant("rated", level=3)) is not None  # the schema's say
+    finally:
+        records.fast_check.cache_clear()
+        records.kind_validator.cache_clear()
 
 
 # --------------------------------------------------------------------------- #
