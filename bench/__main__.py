@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--events", type=int, default=100_000, help="relay events (default 100k)")
-    parser.add_argument("--only", choices=["intake", "relay", "alerts"], help="one benchmark")
+    parser.add_argument(
+        "--only", choices=["intake", "relay", "projector", "alerts"], help="one benchmark"
+    )
     args = parser.parse_args(argv)
     rows = []
     if args.only in (None, "intake"):
@@ -28,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.relay import run_relay
 
         rows += run_relay(events=args.events, repeat=args.repeat)
+    if args.only in (None, "projector"):
+        from bench.projector import run_projector
+
+        rows += run_projector(events=args.events, repeat=args.repeat)
     if args.only in (None, "alerts"):
         from bench.alerts import run_alerts
 

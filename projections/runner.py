@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 GROUP = "hallwatch-projector"
 MAX_RECORDS = 10_000
 MAX_WAIT = 1.0
+#: A batch in hand is projected once the topic has been quiet this long (seconds).
+QUIET = 0.1
+#: The projector's fetch wait: the broker answers a fetch after at most this long.
+FETCH_MAX_WAIT_MS = 100
 IDLE_SECONDS = 3.0
 #: The projector's chdb write lease: a killed projector blocks its successor this long
 #: (plus chdb.durable's 5 s clock-skew allowance); renewed every third of it.
@@ -152,18 +156,26 @@ class ProjectionRunner:
     # -- one batch ----------------------------------------------------------------------
 
     def poll(self) -> list[Any]:
-        """Up to ``max_records`` messages, waiting at most ``max_wait`` seconds in all."""
+        """Up to ``max_records`` messages, waiting at most ``max_wait`` seconds in all, and
+        no longer than ``QUIET`` once messages are in hand and the topic goes quiet: a
+        busy topic gives ~one insert per second or per 10k rows, a trickle is
+        queryable at once instead of after a full second."""
         out: list[Any] = []
         deadline = time.monotonic() + self.max_wait
         while len(out) < self.max_records:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
+            wait = min(left, QUIET) if out else left
             polled = self.consumer.poll(
-                timeout_ms=max(1, int(left * 1000)), max_records=self.max_records - len(out)
+                timeout_ms=max(1, int(wait * 1000)), max_records=self.max_records - len(out)
             )
+            got = 0
             for part in polled.values():
                 out.extend(part)
+                got += len(part)
+            if out and not got:
+                break
         return out
 
     def _projectors_for(self, event_type: str) -> list[Projector]:
@@ -364,7 +376,7 @@ def project(
             group = f"{group}-rebuild-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
         else:
             migrate(ch)
-        cons = consumer(servers, group)
+        cons = consumer(servers, group, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         try:
             runner = ProjectionRunner(
                 ch,

@@ -1,0 +1,218 @@
+"""Kill -9 the projector midway through ~100k events: every KPI is unchanged.
+
+One store of ~100k events (generated cases over several months, with the
+alerts the alerter raises week by week on simulated time) is relayed once to
+a topic on a real local broker. Per backend (chdb, clickhouse-server 18.16):
+one projector reads the topic uninterrupted into one ClickHouse; another, in
+its own process, is killed with SIGKILL after about a third has been
+committed and a fresh process finishes the job into a second ClickHouse.
+Then ``hallwatch rank`` gives the same JSON for every month and every grouping
+on both, and the alert lists match.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from domain.application import Hallwatch
+from domain.catalogue import parse_catalogue, sample_catalogue_path
+from infra.broker import LocalBroker, ensure_topics
+from infra.kafka import producer
+from infra.settings import Settings
+from infra.simulate import generate_records
+from infra.wiring import open_app
+from projections.alerter import Alerter
+from projections.clickhouse import ServerBackend
+from projections.runner import project
+from streams.relay import OutboxRelay
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY_HEX = "5a" * 32
+IDLE = 2.0
+
+_KILLED_CHILD = """
+import sys
+from infra.settings import from_env
+from projections.runner import project
+
+def report(stats):
+    print(stats.messages, flush=True)
+
+project(from_env(), group=sys.argv[1], on_batch=report)
+"""
+
+_KPIS_CHILD = """
+import orjson, sys
+from infra.settings import from_env
+from projections.clickhouse import connect
+from projections import kpi, queries
+
+s = from_env()
+ch = connect(s.clickhouse_target, read_only=True)
+months = [r[0] for r in ch.query(
+    "SELECT DISTINCT toString(toYYYYMM(occurred_at)) AS m FROM events ORDER BY m")]
+out = {"months": months, "rank": {}, "alerts": None}
+for m in months:
+    month = kpi.Month(int(m[:4]), int(m[4:]))
+    for by in kpi.GROUPINGS:
+        out["rank"][f"{month}/{by}"] = kpi.rank(ch, month, by)
+out["alerts"] = sorted(
+    (a["alert_id"], a["kind"], a["subject"], a["open"])
+    for a in queries.alert_list(ch, limit=10**9))
+ch.close()
+sys.stdout.write(orjson.dumps(out, default=str).decode())
+"""
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HALLWATCH_DATA_DIR": str(settings.data_dir),
+        "HALLWATCH_SECRET_KEY": KEY_HEX,
+        "HALLWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
+        "HALLWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "HALLWATCH_CLICKHOUSE_URL": settings.clickhouse_url or "",
+    }
+
+
+def _kpis(settings: Settings) -> dict[str, Any]:
+    """Every month's ranking by every grouping, and the alert list, from its own process
+    (a process holds one chdb database at a time)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _KPIS_CHILD],
+        cwd=ROOT,
+        env=_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return orjson.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def _store(data_dir: Path) -> tuple[Hallwatch, int]:
+    app = open_app(Settings(data_dir=data_dir, secret_key=bytes.fromhex(KEY_HEX)))
+    app.load_catalogue(parse_catalogue(sample_catalogue_path()), "sample")
+    records = generate_records(cases=9000, start=date(2026, 3, 2), seed=11)
+    now = [datetime.fromisoformat(records[0]["at"])]
+    alerter = Alerter(app, clock=lambda: now[0])
+    alerter.start()
+    week = now[0] + timedelta(days=7)
+    chunk: list[bytes] = []
+    for r in records:
+        if datetime.fromisoformat(r["at"]) >= week:
+            app.ingest(chunk)
+            chunk = []
+            now[0] = week
+            alerter.tick()
+            week += timedelta(days=7)
+        chunk.append(orjson.dumps(r))
+    app.ingest(chunk)
+    return app, sum(1 for _ in app.stored_rows())
+
+
+@pytest.fixture(scope="module")
+def topic(broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """~100k events on a fresh topic; the settings to read it."""
+    tmp = tmp_path_factory.mktemp("kpi-kill")
+    app, stored = _store(tmp / "store")
+    try:
+        assert stored >= 100_000
+        settings = Settings(
+            data_dir=tmp,
+            secret_key=bytes.fromhex(KEY_HEX),
+            kafka_bootstrap=broker.bootstrap_servers,
+            topic_prefix=f"k{uuid.uuid4().hex[:8]}",
+            hall="test-hall",
+        )
+        ensure_topics(broker.bootstrap_servers, [settings.events_topic], partitions=6)
+        prod = producer(broker.bootstrap_servers)
+        relay = OutboxRelay(
+            app.recorder, prod, topic=settings.events_topic, source="test-hall", name="kill"
+        )
+        assert relay.run(threading.Event(), until_idle=True).published == stored
+        prod.close(timeout=10)
+    finally:
+        app.close()
+    yield replace(settings, data_dir=tmp / "unused")
+
+
+def _target(base: Settings, backend: str, tmp: Path, server: str | None) -> Settings:
+    data_dir = tmp / f"ch-{uuid.uuid4().hex[:8]}"
+    if backend == "chdb":
+        return replace(base, data_dir=data_dir, clickhouse_url=None)
+    assert server is not None
+    db = f"hallwatch_kill_{uuid.uuid4().hex[:10]}"
+    return replace(base, data_dir=data_dir, clickhouse_url=f"{server.rsplit('/', 1)[0]}/{db}")
+
+
+@pytest.mark.parametrize("backend", ["chdb", "server"])
+def test_projector_killed_midway_through_100k_events_gives_the_same_kpis(
+    backend: str, topic: Settings, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    server = request.getfixturevalue("clickhouse_server") if backend == "server" else None
+    whole = _target(topic, backend, tmp_path, server)
+    killed = _target(topic, backend, tmp_path, server)
+    try:
+        first = project(whole, group=f"whole-{uuid.uuid4().hex[:8]}", until_idle=True,
+                        idle_seconds=IDLE)  # fmt: skip
+        total = first.messages
+        assert total >= 100_000 and first.duplicates == 0
+
+        group = f"killed-{uuid.uuid4().hex[:8]}"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _KILLED_CHILD, group],
+            cwd=ROOT,
+            env=_env(killed),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        committed = 0
+        try:
+            assert proc.stdout is not None
+            deadline = time.monotonic() + 180
+            for line in proc.stdout:
+                committed = int(line)
+                if committed >= total // 3 or time.monotonic() > deadline:
+                    break
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(20)
+        assert 0 < committed < total, committed
+        rest = project(killed, group=group, until_idle=True, idle_seconds=IDLE)
+        assert committed + rest.messages >= total
+        print(
+            f"\n[{backend}] {total:,} events; killed after {committed:,} committed; the restart "
+            f"read {rest.messages:,} ({rest.duplicates:,} already projected)"
+        )
+
+        want, got = _kpis(whole), _kpis(killed)
+        assert len(want["months"]) >= 3 and want["months"] == got["months"]
+        assert sum(len(v) for v in want["rank"].values()) > 100
+        assert got["rank"] == want["rank"]
+        assert got["alerts"] == want["alerts"] and len(want["alerts"]) > 100
+    finally:
+        for s in (whole, killed):
+            if s.clickhouse_url:
+                base, db = s.clickhouse_url.rsplit("/", 1)
+                ch = ServerBackend(f"{base}/default")
+                ch.execute(f"DROP DATABASE IF EXISTS {db}")
+                ch.close()
