@@ -405,3 +405,11 @@ def test_case_table_as_of_a_past_time(month: tuple[ClickHouse, Settings]) -> Non
     result = hallwatch(settings, "cases", "--overdue", "--as-of", "2026-11-04", "--json")
     assert result.returncode == 0, result.stderr
     assert [r["case_id"] for r in orjson.loads(result.stdout)] == ["M2"]
+
+
+def test_queries_before_any_projection_say_what_to_do(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "empty", secret_key=b"k" * 32)
+    for args in (("rank", "--month", "2026-11"), ("alerts", "--open"), ("cases",)):
+        result = hallwatch(settings, *args)
+        assert result.returncode == 1, result
+        assert "hallwatch project" in result.stderr and "clickhouse" in result.stderr
