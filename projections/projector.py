@@ -141,6 +141,10 @@ class StateCache:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
         self._states: OrderedDict[str, StreamState] = OrderedDict()
+        #: Every stream the table holds is in here: the table was empty when this
+        #: cache started and nothing has been evicted since. A stream missing from a
+        #: complete cache is new to the table: no hydration query is needed.
+        self.complete = False
 
     def __contains__(self, key: object) -> bool:
         return key in self._states
@@ -167,9 +171,11 @@ class StateCache:
     def trim(self) -> None:
         while len(self._states) > self.capacity:
             self._states.popitem(last=False)
+            self.complete = False
 
     def clear(self) -> None:
         self._states.clear()
+        self.complete = False
 
 
 def _in_list(keys: Sequence[str]) -> str:
@@ -190,6 +196,7 @@ class Towns:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
         self._towns: OrderedDict[str, str] = OrderedDict()
+        self.complete = False  # as StateCache.complete, for the cases table
 
     def learn(self, events: Iterable[Event]) -> None:
         for e in events:
@@ -198,6 +205,8 @@ class Towns:
 
     def ensure(self, ch: ClickHouse, case_ids: Iterable[str]) -> int:
         """Read the towns of the cases not known yet; returns how many queries ran."""
+        if self.complete:
+            return 0
         missing = [c for c in dict.fromkeys(case_ids) if c not in self._towns]
         queries = 0
         for chunk in _chunks(missing):
@@ -219,9 +228,11 @@ class Towns:
     def trim(self) -> None:
         while len(self._towns) > self.capacity:
             self._towns.popitem(last=False)
+            self.complete = False
 
     def clear(self) -> None:
         self._towns.clear()
+        self.complete = False
 
 
 # --------------------------------------------------------------------------- base classes
@@ -270,6 +281,10 @@ class Projector:
         """Hydrate, in one query per chunk of keys, the streams of ``events`` not in memory;
         returns how many queries ran."""
         missing = self.state.missing(self.stream_key(e) for e in events)
+        if self.state.complete:
+            for key in missing:
+                self.state.put(key, StreamState())
+            return 0
         queries = 0
         for chunk in _chunks(missing):
             queries += 1

@@ -21,11 +21,13 @@ fresh group id.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,6 +101,35 @@ def _first_offsets(messages: Sequence[Any]) -> dict[Any, int]:
     return first
 
 
+_Built = tuple[Projector, list[tuple[Any, ...]]]
+
+
+@dataclass
+class _InFlight:
+    """A batch whose inserts are running: its messages are committed when they end."""
+
+    future: Future[dict[str, int]]
+    messages: Sequence[Any]
+    started: float
+    duplicates: int
+
+
+class _AfterDrain:
+    """The ClickHouse seen by hydration: every query first waits for the batch in flight."""
+
+    def __init__(self, ch: ClickHouse, drain: Callable[[], None]) -> None:
+        self._ch = ch
+        self._drain = drain
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        self._drain()
+        return self._ch.query(sql)
+
+    def query_dicts(self, sql: str) -> list[dict[str, Any]]:
+        self._drain()
+        return self._ch.query_dicts(sql)
+
+
 class ProjectionRunner:
     """Drives the projectors from one Kafka consumer into one ClickHouse."""
 
@@ -126,6 +157,10 @@ class ProjectionRunner:
         self.stats = ProjectorStats()
         self._handles: dict[str, list[Projector]] = {}
         self._assigned_at: float | None = None
+        self._started = False  # a batch has been projected (or tried)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projector-write")
+        self._inflight: _InFlight | None = None
+        self._note_empty_tables()
         if topic is not None:
             self.subscribe(topic)
 
@@ -138,6 +173,8 @@ class ProjectionRunner:
 
         class _Forget(ConsumerRebalanceListener):  # type: ignore[misc]
             def on_partitions_revoked(self, revoked: Any) -> None:
+                with contextlib.suppress(Exception):  # else the new owner re-reads it
+                    runner._drain()
                 runner.reset()
 
             def on_partitions_assigned(self, assigned: Any) -> None:
@@ -148,10 +185,26 @@ class ProjectionRunner:
         self.consumer.subscribe([topic], listener=_Forget())
 
     def reset(self) -> None:
-        """Forget every in-memory state; the next batch hydrates from ClickHouse."""
+        """Forget every in-memory state; the next batch hydrates from ClickHouse. Before
+        the first batch (the first partition assignment), tables still empty need none."""
         for p in self.projectors:
             p.state.clear()
         self.towns.clear()
+        if not self._started:
+            self._note_empty_tables()
+
+    def _note_empty_tables(self) -> None:
+        """Mark the caches of empty tables complete (a rebuild, a fresh ClickHouse): every
+        row those tables will hold is then written by this runner, and a stream it has
+        not seen needs no hydration query. Another group member's partitions hold other
+        streams; a partition moving here after this runner started resets it for good."""
+        empty = {
+            table: not self.ch.query(f"SELECT 1 FROM {identifier(table)} LIMIT 1")
+            for table in {p.table for p in self.projectors} | {"cases"}
+        }
+        for p in self.projectors:
+            p.state.complete = empty[p.table]
+        self.towns.complete = empty["cases"]
 
     # -- one batch ----------------------------------------------------------------------
 
@@ -189,6 +242,11 @@ class ProjectionRunner:
     def project(self, values: Sequence[bytes]) -> dict[str, int]:
         """Project message values: hydrate, build, insert one batch per table.
         Returns the rows inserted per table."""
+        return self._write(self._build(values, self.ch))
+
+    def _build(self, values: Sequence[bytes], reader: Any) -> list[_Built]:
+        """Parse, hydrate (through ``reader``) and build each table's rows."""
+        self._started = True
         events: list[Event] = []
         for v in values:
             try:
@@ -200,13 +258,16 @@ class ProjectionRunner:
         for e in events:
             for p in self._projectors_for(e.type):
                 mine[p.table].append(e)
-        built: list[tuple[Projector, list[tuple[Any, ...]]]] = []
+        built: list[_Built] = []
         for p in self.projectors:
             handled = mine[p.table]
             if not handled:
                 continue
-            self.stats.hydration_queries += p.prepare(self.ch, handled)
+            self.stats.hydration_queries += p.prepare(reader, handled)
             built.append((p, p.rows(handled, p.state)))
+        return built
+
+    def _write(self, built: Sequence[_Built]) -> dict[str, int]:
         inserted: dict[str, int] = {}
         for p, rows in built:
             if rows:
@@ -215,39 +276,80 @@ class ProjectionRunner:
         return inserted
 
     def run_once(self) -> int:
-        """Poll, project, insert, commit; returns how many messages were handled. On an
-        error the consumer is rewound to the batch's start and every state forgotten."""
+        """Poll, build, insert, commit; returns how many messages were taken.
+
+        Pipelined: a batch's inserts run in a writer thread while the next batch is
+        polled and built; its offsets are committed when its inserts are done, before
+        the next batch's inserts start. Any hydration query first waits for the
+        batch in flight, so it reads every row written before it. On an error the
+        consumer is rewound to the first uncommitted message and every state
+        forgotten."""
         messages = self.poll()
         if not messages:
+            self._drain()
             return 0
         now = time.monotonic()
         if self.stats.first_message_at is None:
             self.stats.first_message_at = now
         events_before = self._events_skipped()
         try:
-            inserted = self.project([m.value for m in messages])
-            self.consumer.commit(next_offsets(messages))
+            built = self._build([m.value for m in messages], _AfterDrain(self.ch, self._drain))
+            duplicates = self._events_skipped() - events_before
+            for p in self.projectors:
+                p.state.trim()
+            self.towns.trim()
+            self._drain()
+            self._inflight = _InFlight(
+                self._pool.submit(self._write, built), messages, now, duplicates
+            )
         except Exception:
-            self.reset()
-            self._rewind(messages)
+            self._abandon(messages)
             raise
+        return len(messages)
+
+    def _drain(self) -> None:
+        """Wait for the batch in flight, commit its offsets, count it."""
+        f = self._inflight
+        if f is None:
+            return
+        try:
+            inserted = f.future.result()
+            self.consumer.commit(next_offsets(f.messages))
+        except Exception:
+            self._abandon()
+            raise
+        self._inflight = None
         done = time.monotonic()
         s = self.stats
-        s.messages += len(messages)
+        s.messages += len(f.messages)
         s.batches += 1
-        s.project_seconds += done - now
+        s.project_seconds += done - f.started
         s.last_batch_at = done
-        duplicates = self._events_skipped() - events_before
-        s.duplicates += duplicates
+        s.duplicates += f.duplicates
         s.new_events += inserted.get("events", 0)
         for table, n in inserted.items():
             s.rows[table] = s.rows.get(table, 0) + n
-        for p in self.projectors:
-            p.state.trim()
-        self.towns.trim()
         if self.on_batch is not None:
             self.on_batch(s)
-        return len(messages)
+
+    def _abandon(self, messages: Sequence[Any] = ()) -> None:
+        """After a failure: let the write in flight end, forget every state and rewind to
+        the first message not committed."""
+        f, self._inflight = self._inflight, None
+        pending = list(messages)
+        if f is not None:
+            with contextlib.suppress(Exception):
+                f.future.result()
+            pending = list(f.messages) + pending
+        self.reset()
+        self._rewind(pending)
+
+    def close(self) -> None:
+        """Finish (and commit) the batch in flight; stop the writer thread."""
+        try:
+            self._drain()
+        finally:
+            self._pool.shutdown(wait=True)
 
     def _events_skipped(self) -> int:
         return sum(p.skipped for p in self.projectors if p.table == "events")
@@ -300,7 +402,45 @@ class ProjectionRunner:
             return now - max(last_seen, self._assigned_at) >= idle_seconds
 
         run_batches(self.run_once, stop, done=done, on_failure=failed, max_backoff=max_backoff)
+        try:
+            self._drain()  # stopped while a batch was in flight
+        except Exception as e:
+            failed(e)
         return self.stats
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryMessage:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+class MemoryTopic:
+    """A one-partition topic already in memory, as the projector's consumer sees it
+    (poll, commit, seek): the projector's own loop without a broker, for a file of
+    events or a benchmark."""
+
+    def __init__(self, messages: Sequence[bytes], name: str = "memory") -> None:
+        self.name = name
+        self.messages = [MemoryMessage(name, 0, i, v) for i, v in enumerate(messages)]
+        self.position = 0
+        self.committed = 0
+
+    def poll(self, timeout_ms: int = 0, max_records: int = 500) -> dict[Any, list[MemoryMessage]]:
+        chunk = self.messages[self.position : self.position + max_records]
+        self.position += len(chunk)
+        return {(self.name, 0): chunk} if chunk else {}
+
+    def commit(self, offsets: dict[Any, Any]) -> None:
+        self.committed = max(o.offset for o in offsets.values())  # the next to read
+
+    def assignment(self) -> set[Any]:
+        return {(self.name, 0)}
+
+    def seek(self, tp: Any, offset: int) -> None:
+        self.position = offset
 
 
 # --------------------------------------------------------------------------- wiring
@@ -385,9 +525,12 @@ def project(
                 max_records=max_records,
                 on_batch=on_batch,
             )
-            return runner.run(
-                stop, until_idle=until_idle, idle_seconds=idle_seconds, on_error=on_error
-            )
+            try:
+                return runner.run(
+                    stop, until_idle=until_idle, idle_seconds=idle_seconds, on_error=on_error
+                )
+            finally:
+                runner.close()
         finally:
             cons.close(autocommit=False)
     finally:

@@ -52,7 +52,8 @@ from projections import kpi, queries
 from projections.alerter import Alerter
 from projections.clickhouse import ChdbBackend, ClickHouse, ServerBackend
 from projections.migrations import migrate
-from projections.runner import ProjectionRunner
+from projections.projector import default_projectors
+from projections.runner import MemoryTopic, ProjectionRunner
 from streams.cloudevents import stream_info, to_cloudevent
 from tests.support import at, rec
 
@@ -413,3 +414,33 @@ def test_queries_before_any_projection_say_what_to_do(tmp_path: Path) -> None:
         result = hallwatch(settings, *args)
         assert result.returncode == 1, result
         assert "hallwatch project" in result.stderr and "clickhouse" in result.stderr
+
+
+def test_small_caches_and_batches_give_the_same_tables(
+    month: tuple[ClickHouse, Settings], month_events: list[bytes]
+) -> None:
+    """Evictions force hydration queries while a batch is still being inserted by the
+    writer thread: each query waits for it, so the tables come out identical."""
+    ch, settings = month
+    if not isinstance(ch, ServerBackend):
+        pytest.skip("a process holds one chdb database: the server hosts the second copy")
+    base = settings.clickhouse_url.rsplit("/", 1)[0]  # type: ignore[union-attr]
+    db = f"hallwatch_small_{uuid.uuid4().hex[:10]}"
+    other = ServerBackend(f"{base}/{db}")
+    try:
+        migrate(other)
+        towns, projectors = default_projectors(capacity=3)
+        runner = ProjectionRunner(
+            other, MemoryTopic(month_events), projectors=projectors, towns=towns,
+            max_records=7, max_wait=0.01,
+        )  # fmt: skip
+        stats = runner.run(until_idle=True, idle_seconds=0.0)
+        runner.close()
+        assert stats.messages == len(month_events) and stats.hydration_queries > 10
+        for p in projectors:
+            cols = ", ".join(p.columns)
+            sql = f"SELECT {cols} FROM {p.table} FINAL ORDER BY {cols}"
+            assert other.query(sql) == ch.query(sql), p.table
+    finally:
+        other.execute(f"DROP DATABASE IF EXISTS {db}")
+        other.close()
