@@ -107,7 +107,7 @@ def _read(path: Path) -> list[bytes]:
 def _raw(messages: list[bytes], folder: Path) -> float:
     from chdb import session
 
-    s = session.Session(str(folder))
+    s: Any = session.Session(str(folder))  # type: ignore[no-untyped-call]
     s.query(RAW_DDL)
     started = time.perf_counter()
     for i in range(0, len(messages), BATCH):
