@@ -300,11 +300,12 @@ class Hallwatch(Application[UUID]):
         """
         refs: set[tuple[str, str]] = set()  # deduplicated before hashing any UUID
         add = refs.add
+        keys_of = _STREAM_KEYS_OF.get
         for p in prepared:
             if isinstance(p, Outcome):
                 continue
-            r = p[0]
-            for kind, key in _STREAM_KEYS:
+            r, ctx = p
+            for kind, key in keys_of(ctx.kind, _STREAM_KEYS):
                 value = r.get(key)
                 if isinstance(value, str) and value:
                     add((kind, value))
@@ -676,7 +677,8 @@ def _select_streams(recorder: Any, ids: Sequence[UUID], chunk: int = 900) -> Ite
 
 
 def _parse(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(raw, Mapping):
+    # bytes and str first: the Mapping check is an ABC check, slow for what is not one
+    if not isinstance(raw, (bytes, str)) and isinstance(raw, Mapping):
         return dict(raw)
     try:
         value = orjson.loads(raw)
@@ -874,6 +876,22 @@ def _build_handlers() -> dict[str, Handler]:
 
 
 _HANDLERS = _build_handlers()
+
+_CASE_KEY = (("case", "case_id"),)
+_STREAM_KEYS_OF: dict[str, tuple[tuple[str, str], ...]] = {
+    "submitted": (*_CASE_KEY, ("bundle", "bundle_id")),
+    "accepted": (*_CASE_KEY, ("receipt", "receipt_no")),
+    "complaint_filed": (("complaint", "complaint_id"), *_CASE_KEY),
+    "supervision_ordered": (("supervision", "order_id"), *_CASE_KEY),
+    "supervision_answered": (("supervision", "order_id"),),
+    **{kind: _CASE_KEY for kind in _case_handlers()},
+    **{kind: (("complaint", "complaint_id"),) for kind in _complaint_handlers()},
+}
+"""The streams each kind's handler looks up from the record, for ``_prefetch``.
+
+Only a shortcut: a stream missed here is still loaded, one query, when the handler
+asks for it; a kind not listed has every key looked at.
+"""
 
 
 def handled_kinds() -> frozenset[str]:

@@ -86,10 +86,33 @@ class RecordContext:
 
 
 _ITEMS: dict[bytes, ItemVersion] = {}
+_DICT_OF: dict[int, tuple[ItemVersion, dict[str, Any]]] = {}  # id(item) -> (item, its dict)
+_ITEM_OF: dict[int, tuple[dict[str, Any], ItemVersion]] = {}  # id(dict) -> (dict, its item)
+
+
+def item_dict(item: ItemVersion) -> dict[str, Any]:
+    """``item.to_dict()``, built once per item version for the events that carry it.
+
+    Submitted and Accepted events of the same version share the dict (an event's
+    fields are never changed), and ``item_from`` knows it without serialising it.
+    """
+    hit = _DICT_OF.get(id(item))
+    if hit is not None and hit[0] is item:
+        return hit[1]
+    if len(_DICT_OF) > 10_000:
+        _DICT_OF.clear()
+        _ITEM_OF.clear()
+    d = item.to_dict()
+    _DICT_OF[id(item)] = (item, d)
+    _ITEM_OF[id(d)] = (d, item)
+    return d
 
 
 def item_from(d: dict[str, Any]) -> ItemVersion:
     """``ItemVersion.from_dict`` memoised: every case event of an item carries the same dict."""
+    hit = _ITEM_OF.get(id(d))
+    if hit is not None and hit[0] is d:  # the very dict item_dict made (entries keep both alive)
+        return hit[1]
     key = canonical_json(d)
     item = _ITEMS.get(key)
     if item is None:
@@ -890,7 +913,7 @@ class Case(HallAggregate):
             bundle_id=bundle_id,
             online=channel in ONLINE_CHANNELS,
             intake_due_date=cal.add_working_days(ctx.day, policy.intake_days),
-            item=item.to_dict(),
+            item=item_dict(item),
         )
         case._flag_backdated(ctx, cal)
         return case
@@ -917,7 +940,7 @@ class Case(HallAggregate):
             ctx,
             receipt_no=receipt_no,
             query_code_hash=query_code_hash,
-            item=item.to_dict(),
+            item=item_dict(item),
             clock_start=start,
             limit_days=item.promised_days,
             legal_limit_days=item.statutory_days,

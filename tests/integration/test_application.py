@@ -9,7 +9,14 @@ from typing import Any
 import orjson
 import pytest
 
-from domain.application import APPLIED, DUPLICATE, REFUSED, Hallwatch
+from domain.application import (
+    _STREAM_KEYS_OF,
+    APPLIED,
+    DUPLICATE,
+    REFUSED,
+    Hallwatch,
+    handled_kinds,
+)
 from domain.model import Case, stream_id
 from domain.views import case_view
 from infra.settings import Settings
@@ -318,3 +325,7 @@ def test_event_times_keep_occurred_and_recorded_apart(app: Hallwatch) -> None:
     assert events[1].occurred_at == at("2026-03-03 09:00")
     assert events[1].recorded_at == at("2026-03-03 17:00")
     assert isinstance(events[1].timestamp, datetime)
+
+
+def test_prefetch_knows_the_streams_of_every_kind() -> None:
+    assert set(_STREAM_KEYS_OF) == handled_kinds()

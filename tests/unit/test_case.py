@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from domain.catalogue import ItemVersion, parse_catalogue, sample_catalogue_path
 from domain.errors import CaseClosed, InvalidTransition, NotAllowed, UnknownStep
 from domain.model import (
     AWAITING_MATERIALS,
@@ -17,6 +18,8 @@ from domain.model import (
     Case,
     Complaint,
     SupervisionOrder,
+    item_dict,
+    item_from,
 )
 from domain.policy import Policy
 from tests.support import CAL, ctx, sample_catalogue
@@ -511,3 +514,13 @@ def test_supervision_order_due_date_and_single_answer() -> None:
     o.answer(ctx("2026-03-03 09:00"), reply="已办结")
     with pytest.raises(InvalidTransition):
         o.answer(ctx("2026-03-04 09:00"), reply="again")
+
+
+def test_item_dicts_are_built_once_and_read_back_without_serialising() -> None:
+    for v in parse_catalogue(sample_catalogue_path()).versions:
+        d = item_dict(v)
+        assert d == v.to_dict()
+        assert item_dict(v) is d  # one dict per item version
+        assert item_from(d) is v  # known by identity
+        copy = dict(d)
+        assert item_from(copy) == v == ItemVersion.from_dict(copy)  # any other dict: by content
