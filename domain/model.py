@@ -19,12 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import (
-    Aggregate,
-    OriginatorIDError,
-    OriginatorVersionError,
-    _init_mentions_id,
-)
+from eventsourcing.domain import Aggregate, OriginatorIDError, OriginatorVersionError
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain import clock
@@ -283,7 +278,7 @@ def _plain_init(cls: type[Any]) -> bool:
     plain = _PLAIN_INIT.get(cls)
     if plain is None:
         params = inspect.signature(cls.__init__).parameters
-        plain = _PLAIN_INIT[cls] = list(params) == ["self"] and cls not in _init_mentions_id
+        plain = _PLAIN_INIT[cls] = list(params) == ["self"]  # so it cannot take an id either
     return plain
 
 
