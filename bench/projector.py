@@ -37,18 +37,18 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import orjson
 from rich.console import Console
 
 from bench.relay import _free_port as free_port
+from bench.relay import acking_relay
 from bench.report import Row
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from infra.settings import Settings
 from infra.simulate import generate_records
 from infra.wiring import open_app
-from streams.cloudevents import StreamInfo, stream_info, to_cloudevent
+from streams.cloudevents import stored_cloudevents
 
 console = Console(stderr=True)
 BATCH = 10_000
@@ -78,17 +78,10 @@ def write_messages(work: Path, events: int) -> tuple[Path, int]:
         lines = [orjson.dumps(r) for r in recs]
         for i in range(0, len(lines), 1000):
             app.ingest(lines[i : i + 1000])
-        infos: dict[UUID, StreamInfo] = {}
         path = work / "messages.jsonl"
         n = 0
         with path.open("wb") as f:
-            for nid, sid, version, topic, state in app.stored_rows():
-                if sid not in infos:
-                    infos[sid] = stream_info(topic, orjson.loads(state), sid)
-                msg = to_cloudevent(
-                    notification_id=nid, stream_id=sid, version=version, topic=topic,
-                    state=state, info=infos[sid], source="bench",
-                )  # fmt: skip
+            for msg in stored_cloudevents(app.stored_rows(), "bench"):
                 f.write(msg.value + b"\n")
                 n += 1
         return path, n
@@ -185,10 +178,8 @@ def _freshness(work: Path, probes: int = 120) -> tuple[float, float]:
     """(p50, p95) seconds from the broker's ack of an event to a reader seeing it."""
     from domain.model import stream_id
     from infra.broker import BrokerConfig, LocalBroker
-    from infra.kafka import producer
     from projections.clickhouse import ChdbBackend, ClickHouseError
     from streams.cloudevents import event_id
-    from streams.relay import OutboxRelay
 
     broker = LocalBroker(
         BrokerConfig(data_dir=work / "broker", kafka_port=free_port(), s3_port=free_port())
@@ -211,22 +202,8 @@ def _freshness(work: Path, probes: int = 120) -> tuple[float, float]:
         stderr=subprocess.DEVNULL,
     )
     app = open_app(settings)
-    acked: dict[str, float] = {}
+    relay, acked = acking_relay(app, servers, settings.events_topic, "freshness")
     seen: dict[str, float] = {}
-
-    def on_batch(messages: list[Any]) -> None:
-        now = time.perf_counter()
-        for m in messages:
-            acked.setdefault(m.event_id, now)
-
-    relay = OutboxRelay(
-        app.recorder,
-        lambda: producer(servers),
-        topic=settings.events_topic,
-        source="bench",
-        name="freshness",
-        on_batch=on_batch,
-    )
     stop = threading.Event()
     t = threading.Thread(target=relay.run, args=(stop,), daemon=True)
     t.start()

@@ -18,7 +18,6 @@ import time
 from datetime import date
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import orjson
 from rich.console import Console
@@ -30,7 +29,7 @@ from infra.kafka import producer
 from infra.settings import Settings
 from infra.simulate import generate_records
 from infra.wiring import open_app
-from streams.cloudevents import StreamInfo, stream_info, to_cloudevent
+from streams.cloudevents import stored_cloudevents
 from streams.relay import OutboxRelay
 
 console = Console(stderr=True)
@@ -42,10 +41,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _idle_latency(app: Any, servers: str, samples: int = 300) -> float:
-    """p95 seconds from a record's commit to the broker's ack of its events."""
-    ensure_topics(servers, ["bench.latency"], partitions=6)
-    committed: dict[str, float] = {}
+def acking_relay(
+    app: Any, servers: str, topic: str, name: str
+) -> tuple[OutboxRelay, dict[str, float]]:
+    """An outbox relay to ``topic`` that notes when the broker acknowledged each event."""
     acked: dict[str, float] = {}
 
     def on_batch(messages: list[Any]) -> None:
@@ -56,11 +55,19 @@ def _idle_latency(app: Any, servers: str, samples: int = 300) -> float:
     relay = OutboxRelay(
         app.recorder,
         lambda: producer(servers),
-        topic="bench.latency",
+        topic=topic,
         source="bench",
-        name="latency",
+        name=name,
         on_batch=on_batch,
     )
+    return relay, acked
+
+
+def _idle_latency(app: Any, servers: str, samples: int = 300) -> float:
+    """p95 seconds from a record's commit to the broker's ack of its events."""
+    ensure_topics(servers, ["bench.latency"], partitions=6)
+    committed: dict[str, float] = {}
+    relay, acked = acking_relay(app, servers, "bench.latency", "latency")
     relay.run(threading.Event(), until_idle=True)  # catch up on what is already stored
     acked.clear()
     stop = threading.Event()
@@ -114,22 +121,7 @@ def run_relay(*, events: int, repeat: int) -> list[Row]:
         lines = [orjson.dumps(r) for r in recs]
         for i in range(0, len(lines), 1000):
             app.ingest(lines[i : i + 1000])
-        infos: dict[UUID, StreamInfo] = {}
-        messages = []
-        for nid, sid, version, topic, state in app.stored_rows():
-            if sid not in infos:
-                infos[sid] = stream_info(topic, orjson.loads(state), sid)
-            messages.append(
-                to_cloudevent(
-                    notification_id=nid,
-                    stream_id=sid,
-                    version=version,
-                    topic=topic,
-                    state=state,
-                    info=infos[sid],
-                    source="bench",
-                )
-            )
+        messages = list(stored_cloudevents(app.stored_rows(), "bench"))
         n = len(messages)
         console.print(f"{n:,} events stored; starting the local broker …")
         broker.start()

@@ -9,6 +9,7 @@ version, so re-publishing an event after a crash gives it the same id.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -144,3 +145,19 @@ def to_cloudevent(
         headers=[("content-type", CONTENT_TYPE.encode()), ("ce_type", ce_type.encode())],
         event_id=eid,
     )
+
+
+def stored_cloudevents(
+    rows: Iterable[tuple[int, UUID, int, str, bytes]], source: str
+) -> Iterator[Message]:
+    """The messages the relay publishes for stored rows (notification id, stream id,
+    version, topic, state) read in store order: a backfill, a replay file, a test."""
+    infos: dict[UUID, StreamInfo] = {}
+    for nid, sid, version, topic, state in rows:
+        info = infos.get(sid)
+        if info is None:
+            info = infos[sid] = stream_info(topic, orjson.loads(state), sid)
+        yield to_cloudevent(
+            notification_id=nid, stream_id=sid, version=version, topic=topic, state=state,
+            info=info, source=source,
+        )  # fmt: skip

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import itertools
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from domain import clock
+from domain.application import Hallwatch
 from domain.calendar import WorkCalendar
 from domain.catalogue import Catalogue, parse_catalogue, sample_catalogue_path
 from domain.model import RecordContext
+from projections.alerter import Alerter
 
 _ids = itertools.count(1)
 CAL = WorkCalendar.load()
@@ -114,3 +118,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def ingest_with_alerts(app: Hallwatch, records: list[dict[str, Any]]) -> int:
+    """Ingest week by week, letting the alerter raise what fell due at the end of each."""
+    now = [datetime.fromisoformat(records[0]["at"])]
+    alerter = Alerter(app, clock=lambda: now[0])
+    alerter.start()
+    week = now[0] + timedelta(days=7)
+    chunk: list[bytes] = []
+    for r in records:
+        if datetime.fromisoformat(r["at"]) >= week:
+            app.ingest(chunk)
+            chunk = []
+            now[0] = week
+            alerter.tick()
+            week += timedelta(days=7)
+        chunk.append(orjson.dumps(r))
+    app.ingest(chunk)
+    return alerter.stats.raised

@@ -54,7 +54,7 @@ from projections.clickhouse import ChdbBackend, ClickHouse, ServerBackend
 from projections.migrations import migrate
 from projections.projector import default_projectors
 from projections.runner import MemoryTopic, ProjectionRunner
-from streams.cloudevents import stream_info, to_cloudevent
+from streams.cloudevents import stored_cloudevents
 from tests.support import at, rec
 
 NOV = kpi.Month(2026, 11)
@@ -240,17 +240,7 @@ def build_month(data_dir: Path) -> list[bytes]:
             assert outcome.status == "applied", (r, outcome)
         now[0] = NOV.end + timedelta(seconds=1)
         alerter.tick()
-        infos: dict[Any, Any] = {}
-        out = []
-        for n, sid, version, topic, state in app.stored_rows():
-            if version == 1:
-                infos[sid] = stream_info(topic, orjson.loads(state), sid)
-            msg = to_cloudevent(
-                notification_id=n, stream_id=sid, version=version, topic=topic, state=state,
-                info=infos[sid], source="test-hall",
-            )  # fmt: skip
-            out.append(msg.value)
-        return out
+        return [m.value for m in stored_cloudevents(app.stored_rows(), "test-hall")]
     finally:
         app.close()
 

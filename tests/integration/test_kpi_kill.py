@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,10 @@ from infra.kafka import producer
 from infra.settings import Settings
 from infra.simulate import generate_records
 from infra.wiring import open_app
-from projections.alerter import Alerter
 from projections.clickhouse import ServerBackend
 from projections.runner import project
 from streams.relay import OutboxRelay
+from tests.support import ingest_with_alerts
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_HEX = "5a" * 32
@@ -107,21 +107,7 @@ def _kpis(settings: Settings) -> dict[str, Any]:
 def _store(data_dir: Path) -> tuple[Hallwatch, int]:
     app = open_app(Settings(data_dir=data_dir, secret_key=bytes.fromhex(KEY_HEX)))
     app.load_catalogue(parse_catalogue(sample_catalogue_path()), "sample")
-    records = generate_records(cases=9000, start=date(2026, 3, 2), seed=11)
-    now = [datetime.fromisoformat(records[0]["at"])]
-    alerter = Alerter(app, clock=lambda: now[0])
-    alerter.start()
-    week = now[0] + timedelta(days=7)
-    chunk: list[bytes] = []
-    for r in records:
-        if datetime.fromisoformat(r["at"]) >= week:
-            app.ingest(chunk)
-            chunk = []
-            now[0] = week
-            alerter.tick()
-            week += timedelta(days=7)
-        chunk.append(orjson.dumps(r))
-    app.ingest(chunk)
+    ingest_with_alerts(app, generate_records(cases=9000, start=date(2026, 3, 2), seed=11))
     return app, sum(1 for _ in app.stored_rows())
 
 

@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -41,7 +41,6 @@ from infra.settings import Settings
 from infra.simulate import generate_records
 from infra.wiring import open_app
 from projections import cli as projections_cli
-from projections.alerter import Alerter
 from projections.clickhouse import (
     ChdbBackend,
     ClickHouse,
@@ -52,8 +51,9 @@ from projections.clickhouse import (
 from projections.migrations import migrate
 from projections.projector import default_projectors
 from projections.runner import ProjectionRunner, ProjectorStats, open_writer, project
-from streams.cloudevents import event_type, stream_info, to_cloudevent
+from streams.cloudevents import event_type, stored_cloudevents
 from streams.relay import OutboxRelay
+from tests.support import ingest_with_alerts
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "infra" / "scripts" / "clickhouse-server.sh"
@@ -86,31 +86,12 @@ class World:
     orders: dict[str, SupervisionOrder]
 
 
-def _ingest_with_alerts(app: Hallwatch, records: list[dict[str, Any]]) -> int:
-    """Ingest week by week, letting the alerter raise what fell due at the end of each."""
-    now = [datetime.fromisoformat(records[0]["at"])]
-    alerter = Alerter(app, clock=lambda: now[0])
-    alerter.start()
-    week = now[0] + timedelta(days=7)
-    chunk: list[bytes] = []
-    for r in records:
-        if datetime.fromisoformat(r["at"]) >= week:
-            app.ingest(chunk)
-            chunk = []
-            now[0] = week
-            alerter.tick()
-            week += timedelta(days=7)
-        chunk.append(orjson.dumps(r))
-    app.ingest(chunk)
-    return alerter.stats.raised
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir = tmp_path_factory.mktemp("store")
     app = open_app(Settings(data_dir=data_dir, secret_key=bytes.fromhex(KEY_HEX)))
     app.load_catalogue(parse_catalogue(sample_catalogue_path()), "sample")
-    raised = _ingest_with_alerts(
+    raised = ingest_with_alerts(
         app, generate_records(cases=2000, start=date(2026, 3, 2), seed=3)[:20_000]
     )
     assert raised > 100
@@ -490,17 +471,7 @@ class _CrashingInsert:
 
 def _cloudevents(world: World) -> list[bytes]:
     """The store's events as the relay publishes them, in store order."""
-    infos: dict[Any, Any] = {}
-    out = []
-    for n, sid, version, topic, state in world.app.stored_rows():
-        if version == 1:
-            infos[sid] = stream_info(topic, orjson.loads(state), sid)
-        msg = to_cloudevent(
-            notification_id=n, stream_id=sid, version=version, topic=topic, state=state,
-            info=infos[sid], source="test-hall",
-        )  # fmt: skip
-        out.append(msg.value)
-    return out
+    return [m.value for m in stored_cloudevents(world.app.stored_rows(), "test-hall")]
 
 
 def test_a_failed_batch_retried_leaves_nothing_behind(
