@@ -65,5 +65,6 @@ def print_table(rows: list[Row]) -> bool:
             "[green]yes" if r.ok else "[red]no",
             r.note,
         )
-    Console().print(table)
+    out = Console()
+    (out if out.is_terminal else Console(width=160)).print(table)  # piped: every column
     return all(r.ok for r in rows)
