@@ -328,6 +328,8 @@ class ChdbBackend:
         self.max_wal_segments = max_wal_segments
         self.gc_grace = gc_grace
         self._superseded: dict[str, float] = {}
+        self.catch_ups = 0  # refreshes that replayed only new log segments
+        self.reloads = 0  # refreshes that restored the whole database (a new checkpoint)
         self._lock = threading.RLock()
         self._version: tuple[int, ...] | None = None
         self._checked_at = 0.0
@@ -431,10 +433,47 @@ class ChdbBackend:
             mine = (obj.seq, obj.base.key if obj.base else None)
             if self._published_mark() == mine:
                 return False
+            if self._catch_up(obj):
+                self.catch_ups += 1
+                return True
+            self.reloads += 1
             self._obj = None
             obj.close()
             self._open()
             return True
+
+    def _catch_up(self, obj: Any) -> bool:
+        """Replay only the log segments the writer published since this reader last
+        looked, when the checkpoint is the same one (the usual case between checkpoints):
+        a refresh then costs what is new, not a restore of the whole database (seconds
+        at 100k events). False when it cannot (new checkpoint, unexpected state): the
+        caller reopens."""
+        from chdb.durable.digest import verify_bytes
+        from chdb.durable.wal import replay
+
+        try:
+            head, etag = obj._read_head()
+            if head is None or obj._head is None or obj._engine is None:
+                return False
+            old, new = obj._head.manifest, head.manifest
+            old_keys = [r.key for r in old.wal]
+            if (new.base != old.base or new.db != old.db
+                    or [r.key for r in new.wal[: len(old_keys)]] != old_keys):  # fmt: skip
+                return False
+            segments = []
+            for ref in new.wal[len(old_keys) :]:
+                segment = obj.backend.get(ref.key)
+                if segment is None:
+                    return False
+                verify_bytes(segment, ref, what="WAL segment")
+                segments.append((ref, segment))
+            obj._engine.use_database(obj.db)
+            for ref, segment in segments:
+                replay(segment, ref.key, lambda sql: obj._engine.query(sql, "CSV"))
+            obj._head, obj._head_etag = head, etag
+            return True
+        except Exception:  # anything unexpected: a full reopen is always correct
+            return False
 
     def _maybe_refresh(self) -> None:
         if self.read_only and time.monotonic() - self._checked_at >= self.refresh_interval:

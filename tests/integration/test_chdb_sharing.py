@@ -93,6 +93,9 @@ def test_reader_process_sees_rows_a_writer_process_keeps_inserting(tmp_path: Pat
                 time.sleep(0.2)
             with pytest.raises(ClickHouseError, match="read-only"):
                 reader.insert("ticks", ["n", "written_ms"], [(0, 0)])
+            # Between checkpoints a refresh replays only the new log segments; a new
+            # checkpoint (every 10 segments here) means a full reload.
+            assert reader.catch_ups > reader.reloads > 0, (reader.catch_ups, reader.reloads)
         finally:
             reader.close()
     finally:
