@@ -144,8 +144,13 @@ class ProjectionRunner:
         max_records: int = MAX_RECORDS,
         max_wait: float = MAX_WAIT,
         on_batch: Callable[[ProjectorStats], None] | None = None,
+        pipeline: bool = True,
     ) -> None:
         self.ch = ch
+        #: Insert in the writer thread while the next batch is built (False: one batch
+        #: at a time). Measured, 107k events from memory: chdb 5.1–5.8 s against
+        #: 5.7–6.4 s one at a time; the 18.16 server 14–19k against 13.6–16k events/s.
+        self.pipeline = pipeline
         self.consumer = consumer
         if projectors is None:
             towns, projectors = default_projectors()
@@ -302,6 +307,8 @@ class ProjectionRunner:
             self._inflight = _InFlight(
                 self._pool.submit(self._write, built), messages, now, duplicates
             )
+            if not self.pipeline:
+                self._drain()
         except Exception:
             self._abandon(messages)
             raise
