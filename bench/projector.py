@@ -42,8 +42,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from bench.relay import _free_port as free_port
-from bench.relay import acking_relay
+from bench.relay import acking_relay, free_port
 from bench.report import Row
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from infra.settings import Settings

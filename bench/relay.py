@@ -35,7 +35,7 @@ from streams.relay import OutboxRelay
 console = Console(stderr=True)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -111,7 +111,7 @@ def _idle_latency(app: Any, servers: str, samples: int = 300) -> float:
 def run_relay(*, events: int, repeat: int) -> list[Row]:
     work = Path(tempfile.mkdtemp(prefix="hallwatch-bench-relay-"))
     broker = LocalBroker(
-        BrokerConfig(data_dir=work / "broker", kafka_port=_free_port(), s3_port=_free_port())
+        BrokerConfig(data_dir=work / "broker", kafka_port=free_port(), s3_port=free_port())
     )
     try:
         console.print(f"storing about {events:,} events …")

@@ -77,6 +77,19 @@ def start_of_day(d: date) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=SHANGHAI)
 
 
+def parse_as_of(text: str) -> datetime:
+    """ "As of" a time the user typed: a date (YYYY-MM-DD) means the end of that day, a
+    date-time without an offset is Asia/Shanghai. ValueError naming the input otherwise."""
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, 23, 59, 59, 999999, tzinfo=SHANGHAI)
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or date-time") from None
+    return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
+
+
 def warning_margin(n: int, share: float = WARNING_SHARE) -> int:
     """Warning margin m (预警提前量) for an ``n``-working-day limit: max(1, floor(share × n)).
 

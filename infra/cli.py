@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from datetime import time as dtime
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,17 +67,13 @@ def _print_json(value: Any) -> None:
 
 
 def parse_as_of(value: str | None) -> datetime | None:
-    """A date (end of that day) or a date-time; without an offset, Asia/Shanghai."""
+    """``--as-of``: see ``clock.parse_as_of``; a bad value is a usage error."""
     if value is None:
         return None
     try:
-        if len(value) == 10:
-            d = datetime.fromisoformat(value).date()
-            return datetime.combine(d, dtime(23, 59, 59, 999999), clock.SHANGHAI)
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or date-time") from None
-    return t if t.tzinfo else t.replace(tzinfo=clock.SHANGHAI)
+        return clock.parse_as_of(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @click.group()

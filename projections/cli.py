@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from domain import clock
 from domain.views import ALERT_KINDS, VIOLATION_KINDS
 from infra.signals import stop_on_signals
 from projections import kpi, queries
@@ -171,9 +172,12 @@ def open_reader(settings: Settings) -> ClickHouse:
 
 
 def _as_of(value: str | None) -> datetime | None:
-    from infra.cli import parse_as_of
-
-    return parse_as_of(value)
+    if value is None:
+        return None
+    try:
+        return clock.parse_as_of(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--as-of") from None
 
 
 def _json(value: Any) -> None:

@@ -297,7 +297,21 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 MAX_INSERT_STATEMENT_BYTES = 48 * 1024 * 1024
 
 
-class ChdbBackend:
+class _Reads:
+    """``query`` and ``query_dicts`` over a backend's ``_select`` (column names, rows)."""
+
+    def _select(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        raise NotImplementedError
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self._select(sql)[1]
+
+    def query_dicts(self, sql: str) -> list[dict[str, Any]]:
+        names, rows = self._select(sql)
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+class ChdbBackend(_Reads):
     """Embedded ClickHouse (chdb) on a ``chdb.durable`` folder: one writer, any readers.
 
     ``read_only=False`` takes the folder's write lease (a second writer, in any
@@ -598,13 +612,6 @@ class ChdbBackend:
             out.append(tuple(r))
         return names, out
 
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        return self._select(sql)[1]
-
-    def query_dicts(self, sql: str) -> list[dict[str, Any]]:
-        names, rows = self._select(sql)
-        return [dict(zip(names, r, strict=True)) for r in rows]
-
     def server_version(self) -> tuple[int, ...]:
         if self._version is None:
             self._version = _version_tuple(str(self.query("SELECT version()")[0][0]))
@@ -614,7 +621,7 @@ class ChdbBackend:
 # --------------------------------------------------------------------------- server
 
 
-class ServerBackend:
+class ServerBackend(_Reads):
     """A ClickHouse server over the native protocol (clickhouse-driver).
 
     ``url``: ``clickhouse://user:password@host:9000/db`` (driver options as query
@@ -707,13 +714,6 @@ class ServerBackend:
                 out.append(tuple(lst))
             rows = out
         return names, rows
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        return self._select(sql)[1]
-
-    def query_dicts(self, sql: str) -> list[dict[str, Any]]:
-        names, rows = self._select(sql)
-        return [dict(zip(names, r, strict=True)) for r in rows]
 
     def server_version(self) -> tuple[int, ...]:
         return self._version

@@ -485,7 +485,7 @@ GROUP BY grp"""
 
 
 def _depth_sql(m: Month, by: Grouping) -> str:
-    g = {"department": "department", "town": "town", "item": "item_code"}[by]
+    g = _GROUP_COLUMN[by]
     return f"""
 SELECT grp,
   uniqExact(item_code) AS items,
@@ -503,13 +503,13 @@ GROUP BY grp"""
 
 
 def _open_at_end_sql(m: Month, by: Grouping) -> str:
-    """Cases open at the end of M with a due date, as they stood then (as-of the events)."""
+    """Cases open at the end of M with a due date, as they stood then (as-of the events);
+    past due then means due before the 1st of the next month."""
     g = _GROUP_COLUMN[by]
-    last_day = m.next_first_day.toordinal() - 1
     return f"""
 SELECT {g} AS grp,
   count() AS open_with_due_at_end,
-  countIf(ifNull(running AND due < toDate({quote(date.fromordinal(last_day).isoformat())}) + 1, 0))
+  countIf(ifNull(running AND due < toDate({quote(m.next_first_day.isoformat())}), 0))
     AS open_overdue_at_end
 FROM ({case_state_sql(m.end, strict=True)})
 WHERE status NOT IN ('concluded', 'rejected') AND due IS NOT NULL

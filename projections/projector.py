@@ -367,6 +367,26 @@ class StateProjector(Projector):
             st.version = max(st.version, e.version)
         return [self.as_tuple(r) for r in changed.values()]
 
+    # -- one row per stream (row key ''): the helpers its handlers share
+
+    def _row(self, st: StreamState) -> dict[str, Any] | None:
+        return st.rows.get("")
+
+    def _update(self, st: StreamState, **changes: Any) -> Iterable[str]:
+        """Change the row; nothing for an event before the stream's first (no row yet)."""
+        row = st.rows.get("")
+        if row is None:
+            return ()
+        row.update(changes)
+        return ("",)
+
+    def _count(self, st: StreamState, column: str) -> Iterable[str]:
+        row = st.rows.get("")
+        if row is None:
+            return ()
+        row[column] = int(row[column]) + 1
+        return ("",)
+
 
 class AppendProjector(Projector):
     """An append-only table (one row per event); the gate is the highest version of the
@@ -413,26 +433,8 @@ class StreamRowProjector(StateProjector):
         own = super().handler(name)
         return own if own is not None else self._touch
 
-    def _row(self, st: StreamState) -> dict[str, Any] | None:
-        return st.rows.get("")
-
     def _touch(self, e: Event, st: StreamState) -> Iterable[str]:
         return ("",) if "" in st.rows else ()
-
-    def _update(self, st: StreamState, **changes: Any) -> Iterable[str]:
-        """Change the row; nothing for an event before the stream's first (no row yet)."""
-        row = st.rows.get("")
-        if row is None:
-            return ()
-        row.update(changes)
-        return ("",)
-
-    def _count(self, st: StreamState, column: str) -> Iterable[str]:
-        row = st.rows.get("")
-        if row is None:
-            return ()
-        row[column] = int(row[column]) + 1
-        return ("",)
 
 
 # --------------------------------------------------------------------------- the tables
@@ -829,11 +831,8 @@ class RatingsProjector(StateProjector):
         return ("",)
 
     def on_case__rating_answered(self, e: Event, st: StreamState) -> Iterable[str]:
-        row = st.rows.get("")
-        if row is None:
-            return ()
-        row.update(answered_at=e.time, answered_on_time=_flag(e.data.get("on_time")))
-        return ("",)
+        on_time = _flag(e.data.get("on_time"))
+        return self._update(st, answered_at=e.time, answered_on_time=on_time)
 
 
 class ComplaintsProjector(StreamRowProjector):

@@ -407,30 +407,34 @@ def test_queries_before_any_projection_say_what_to_do(tmp_path: Path) -> None:
 
 
 def test_small_caches_and_batches_give_the_same_tables(
-    month: tuple[ClickHouse, Settings], month_events: list[bytes]
+    clickhouse_server: str, month_events: list[bytes]
 ) -> None:
     """Evictions force hydration queries while a batch is still being inserted by the
-    writer thread: each query waits for it, so the tables come out identical."""
-    ch, settings = month
-    if not isinstance(ch, ServerBackend):
-        pytest.skip("a process holds one chdb database: the server hosts the second copy")
-    base = settings.clickhouse_url.rsplit("/", 1)[0]  # type: ignore[union-attr]
-    db = f"hallwatch_small_{uuid.uuid4().hex[:10]}"
-    other = ServerBackend(f"{base}/{db}")
+    writer thread: each query waits for it, so the tables come out identical to a run
+    with room for everything. (Two databases at once: a process holds one chdb
+    database, so both live on the server.)"""
+    base = clickhouse_server.rsplit("/", 1)[0]
+    dbs = [f"hallwatch_small_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    whole, small = (ServerBackend(f"{base}/{db}") for db in dbs)
     try:
-        migrate(other)
-        towns, projectors = default_projectors(capacity=3)
-        runner = ProjectionRunner(
-            other, MemoryTopic(month_events), projectors=projectors, towns=towns,
-            max_records=7, max_wait=0.01,
-        )  # fmt: skip
-        stats = runner.run(until_idle=True, idle_seconds=0.0)
-        runner.close()
-        assert stats.messages == len(month_events) and stats.hydration_queries > 10
+        hydrations = []
+        for ch, capacity, batch in ((whole, 50_000, 10_000), (small, 3, 7)):
+            migrate(ch)
+            towns, projectors = default_projectors(capacity=capacity)
+            runner = ProjectionRunner(
+                ch, MemoryTopic(month_events), projectors=projectors, towns=towns,
+                max_records=batch, max_wait=0.01,
+            )  # fmt: skip
+            stats = runner.run(until_idle=True, idle_seconds=0.0)
+            runner.close()
+            assert stats.messages == len(month_events)
+            hydrations.append(stats.hydration_queries)
+        assert hydrations[0] == 0 and hydrations[1] > 10  # empty tables need no hydration
         for p in projectors:
             cols = ", ".join(p.columns)
             sql = f"SELECT {cols} FROM {p.table} FINAL ORDER BY {cols}"
-            assert other.query(sql) == ch.query(sql), p.table
+            assert small.query(sql) == whole.query(sql), p.table
     finally:
-        other.execute(f"DROP DATABASE IF EXISTS {db}")
-        other.close()
+        for ch, db in zip((whole, small), dbs, strict=True):
+            ch.execute(f"DROP DATABASE IF EXISTS {db}")
+            ch.close()

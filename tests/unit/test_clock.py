@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain import clock
 from domain.calendar import WorkCalendar
 from domain.clock import (
     INTAKE_LIMIT_DAYS,
@@ -294,3 +295,12 @@ def test_backdating_compares_shanghai_dates_not_utc_dates() -> None:
     at = datetime(2026, 3, 9, 15, 30, tzinfo=UTC)
     recorded = datetime(2026, 3, 10, 16, 30, tzinfo=UTC)
     assert is_backdated(CAL, at, recorded)
+
+
+def test_as_of_a_date_means_the_end_of_that_day_in_shanghai() -> None:
+    end = clock.parse_as_of("2026-11-04")
+    assert end.isoformat() == "2026-11-04T23:59:59.999999+08:00"
+    assert clock.parse_as_of("2026-11-04 12:00").isoformat() == "2026-11-04T12:00:00+08:00"
+    assert clock.parse_as_of("2026-11-04T04:00:00+00:00").utcoffset() == timedelta(0)
+    with pytest.raises(ValueError, match="'yesterday'"):
+        clock.parse_as_of("yesterday")
