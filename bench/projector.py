@@ -10,10 +10,11 @@ batch):
   ``events`` row (one row per event, the same columns) with one
   ``INSERT … FORMAT JSONCompactColumns`` per batch;
 * hallwatch: the projector's own loop (``ProjectionRunner.run``: poll, parse,
-  gate on stream versions, hydrate, build the rows of all seven tables, insert
-  one batch per table in the writer thread while the next batch is built,
-  commit) on the embedded backend (``chdb.durable``: every insert is logged and
-  published to readers), fed from a topic held in memory: Kafka is not in this
+  gate on stream versions, hydrate, build and encode the rows of all seven
+  tables, insert them in the writer thread while the next batch is built,
+  commit) on the embedded backend (``chdb.durable``: every insert is logged, each
+  batch published to readers as one log segment, checkpoints as they fall due,
+  and the closing one), fed from a topic held in memory: Kafka is not in this
   figure (the relay bench measures the broker).
 
 Freshness: a local broker, a ``hallwatch project`` process and an outbox relay

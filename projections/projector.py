@@ -35,8 +35,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar
+from operator import itemgetter
+from typing import Any, ClassVar, NamedTuple
 
+import msgspec
 import orjson
 
 from domain import clock
@@ -61,13 +63,15 @@ class BadEvent(ValueError):
     """A message that is not a hallwatch CloudEvent (skipped and counted, never fatal)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One CloudEvent from the events topic, as projectors need it.
 
     ``name`` is the type without ``gov.hallwatch.`` (``case.accepted``);
-    ``data`` the event's own fields (``streams/schemas``); ``department`` and
-    ``item_code`` come from the extensions (the stream's, '' when absent)."""
+    ``data`` the event's own fields (``streams/schemas``) and ``data_json`` the
+    same object as published (JSON text); ``department`` and ``item_code`` come
+    from the extensions (the stream's, '' when absent). A named tuple: a batch
+    parses ten thousand of them, and a tuple is the cheapest immutable record
+    Python builds."""
 
     id: str
     name: str
@@ -81,42 +85,77 @@ class Event:
     item_code: str
     chain_hash: str
     data: dict[str, Any]
+    data_json: str
 
     @property
     def type(self) -> str:
         return TYPE_PREFIX + self.name
 
 
+class _Wire(msgspec.Struct):
+    """The CloudEvent attributes projectors read (``streams/cloudevents.py``); any other
+    attribute is skipped unread, and ``data`` is kept as its JSON text."""
+
+    id: str
+    type: str
+    time: datetime
+    streamid: str
+    streamversion: int
+    subject: str | None = None
+    streamkind: str | None = None
+    recordedtime: datetime | None = None
+    department: str | None = None
+    itemcode: str | None = None
+    chainhash: str | None = None
+    data: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+_WIRE = msgspec.json.Decoder(_Wire, strict=False)
+_PREFIX_LEN = len(TYPE_PREFIX)
+_EMPTY = (b"{}", b"null", b"")
+
+
 def parse_event(value: bytes | str) -> Event:
-    """The event in a structured-mode CloudEvent message; BadEvent when it is not one."""
+    """The event in a structured-mode CloudEvent message; BadEvent when it is not one.
+
+    msgspec reads the attributes into typed fields (times included) and skips the
+    rest, about twice as fast as a dict of everything; ``data`` is then read once."""
     try:
-        ce = orjson.loads(value)
-        ce_type = str(ce["type"])
-        if not ce_type.startswith(TYPE_PREFIX):
-            raise BadEvent(f"not a hallwatch event type: {ce_type!r}")
-        time = datetime.fromisoformat(ce["time"])
-        recorded = ce.get("recordedtime")
-        data = ce.get("data") or {}
-        if not isinstance(data, dict) or time.tzinfo is None:
-            raise BadEvent("data is not an object or time has no offset")
-        return Event(
-            id=str(ce["id"]),
-            name=ce_type[len(TYPE_PREFIX) :],
-            stream_id=str(ce["streamid"]),
-            stream_kind=str(ce.get("streamkind") or ce_type.split(".")[2]),
-            subject=str(ce.get("subject") or ce["streamid"]),
-            version=int(ce["streamversion"]),
-            time=time,
-            recorded=datetime.fromisoformat(recorded) if recorded else time,
-            department=str(ce.get("department") or ""),
-            item_code=str(ce.get("itemcode") or ""),
-            chain_hash=str(ce.get("chainhash") or ""),
-            data=data,
-        )
-    except BadEvent:
-        raise
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise BadEvent(f"unreadable CloudEvent: {e!r}") from e
+        w = _WIRE.decode(value)
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        raise BadEvent(f"unreadable CloudEvent: {e}") from e
+    ce_type = w.type
+    if not ce_type.startswith(TYPE_PREFIX):
+        raise BadEvent(f"not a hallwatch event type: {ce_type!r}")
+    if w.time.tzinfo is None or (w.recordedtime is not None and w.recordedtime.tzinfo is None):
+        raise BadEvent("time or recordedtime has no UTC offset")
+    raw = bytes(w.data)
+    if raw in _EMPTY:
+        data: Any = {}
+        raw = b"{}"
+    else:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:  # pragma: no cover - msgspec checked it
+            raise BadEvent(f"unreadable data: {e}") from e
+        if type(data) is not dict:
+            raise BadEvent("data is not an object")
+    name = ce_type[_PREFIX_LEN:]
+    return Event(
+        w.id,
+        name,
+        w.streamid,
+        w.streamkind or name.split(".")[0],
+        w.subject or w.streamid,
+        w.streamversion,
+        w.time,
+        w.recordedtime or w.time,
+        w.department or "",
+        w.itemcode or "",
+        w.chainhash or "",
+        data,
+        raw.decode(),
+    )
 
 
 # --------------------------------------------------------------------------- state
@@ -318,6 +357,16 @@ class Projector:
     def as_tuple(self, row: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(row[c] for c in self.columns)
 
+    def as_tuples(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """``as_tuple`` of each row, with one C-level getter (a batch has thousands)."""
+        if len(self.columns) == 1:
+            return [self.as_tuple(r) for r in rows]
+        get = itemgetter(*self.columns)
+        return [get(r) for r in rows]
+
+
+_UNKNOWN: Any = object()
+
 
 class StateProjector(Projector):
     """A current-state table: each event updates the row(s) of its stream in place;
@@ -338,6 +387,8 @@ class StateProjector(Projector):
             if attr.startswith(prefix):
                 name = attr[len(prefix) :].replace("__", ".")
                 self._handlers[name] = getattr(self, attr)
+        #: ``handler(name)`` by event name, as it is first asked for.
+        self._by_name: dict[str, Callable[[Event, StreamState], Iterable[str]] | None] = {}
 
     def handler(self, name: str) -> Callable[[Event, StreamState], Iterable[str]] | None:
         return self._handlers.get(name)
@@ -347,25 +398,31 @@ class StateProjector(Projector):
 
     def rows(self, events: Sequence[Event], state: StateCache) -> list[tuple[Any, ...]]:
         changed: dict[tuple[str, str], dict[str, Any]] = {}
+        handlers = self._by_name
+        stream_key, get_state, row_gate = self.stream_key, state.get, self.row_gate
         for e in events:
-            key = self.stream_key(e)
-            st = state.get(key)
-            if e.version <= st.version and not self.row_gate:
+            key = stream_key(e)
+            st = get_state(key)
+            version = e.version
+            if version <= st.version and not row_gate:
                 self.skipped += 1
                 continue
-            handle = self.handler(e.name)
+            handle = handlers.get(e.name, _UNKNOWN)
+            if handle is _UNKNOWN:
+                handle = handlers[e.name] = self.handler(e.name)
             touched = list(handle(e, st)) if handle is not None else []
             for rid in touched:
                 row = st.rows[rid]
-                row["version"] = e.version
+                row["version"] = version
                 row["last_event_id"] = e.id
                 if "updated_at" in row:
                     row["updated_at"] = e.time
                 changed[(key, rid)] = row
-            if self.row_gate and not touched and e.version <= st.version:
+            if row_gate and not touched and version <= st.version:
                 self.skipped += 1
-            st.version = max(st.version, e.version)
-        return [self.as_tuple(r) for r in changed.values()]
+            if version > st.version:
+                st.version = version
+        return self.as_tuples(changed.values())
 
     # -- one row per stream (row key ''): the helpers its handlers share
 
@@ -407,13 +464,14 @@ class AppendProjector(Projector):
 
     def rows(self, events: Sequence[Event], state: StateCache) -> list[tuple[Any, ...]]:
         out = []
+        stream_key, get_state, make_row = self.stream_key, state.get, self.row
         for e in events:
-            st = state.get(self.stream_key(e))
+            st = get_state(stream_key(e))
             if e.version <= st.version:
                 self.skipped += 1
                 continue
             st.version = e.version
-            row = self.row(e)
+            row = make_row(e)
             if row is not None:
                 out.append(row)
         return out
@@ -457,7 +515,7 @@ class EventsProjector(AppendProjector):
         return e.stream_id
 
     def row(self, e: Event) -> tuple[Any, ...]:
-        data = orjson.dumps(e.data, option=orjson.OPT_SORT_KEYS).decode()
+        data = e.data_json
         return (
             e.id, e.stream_id, e.stream_kind, e.version, e.type, e.subject, e.department,
             e.item_code, e.time, e.recorded, data, e.chain_hash,

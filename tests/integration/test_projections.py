@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -45,6 +45,8 @@ from projections.clickhouse import (
     ChdbBackend,
     ClickHouse,
     ClickHouseError,
+    Insert,
+    Prepared,
     ServerBackend,
     connect,
 )
@@ -464,6 +466,13 @@ class _CrashingInsert:
             self.ch.insert(table, columns, part)
             raise ClickHouseError(f"simulated crash while inserting into {table}")
         self.ch.insert(table, columns, rows)
+
+    def prepare_inserts(self, inserts: Sequence[Insert]) -> Prepared:
+        return Prepared(tuple(inserts))  # kept as they are, for insert_prepared below
+
+    def insert_prepared(self, prepared: Prepared) -> None:
+        for table, columns, rows in prepared.statements:
+            self.insert(table, columns, rows)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.ch, name)
