@@ -687,9 +687,13 @@ def alert(ctx: Ctx, once: bool) -> None:
 @cli.command()
 @click.pass_context
 def demo(click_ctx: click.Context) -> None:
-    """Load the sample catalogue and records, then show a case with violations."""
+    """The whole path on the sample: catalogue, records, a flagged case, the hash chains,
+    the alerts due by now, the events topic, ClickHouse, the March ranking, open alerts."""
     ctx: Ctx = click_ctx.obj
+    from infra.broker import LocalBroker
+    from infra.kafka import broker_config
     from infra.samples import sample_records_path
+    from projections.cli import alerts, project, rank
 
     with _app(ctx) as app:
         parsed = parse_catalogue(sample_catalogue_path())
@@ -712,6 +716,31 @@ def demo(click_ctx: click.Context) -> None:
     click_ctx.invoke(case_cmd, ref=pick, as_of=None, as_json=False, show_code=False)
     console.print("[bold]4. hallwatch verify[/]")
     click_ctx.invoke(verify, as_json=False)
+    console.print("[bold]5. hallwatch alert --once[/]: every alert due by now, recorded as events")
+    click_ctx.invoke(alert, once=True)
+    local = None if ctx.settings.kafka_bootstrap else LocalBroker(broker_config(ctx.settings))
+    started_broker = local is not None and not local.status()["running"]
+    try:
+        console.print("[bold]6. hallwatch relay --until-idle[/]: every event to the events topic")
+        click_ctx.invoke(relay, until_idle=True, batch_size=2000)
+        console.print("[bold]7. hallwatch project --until-idle[/]: the topic into ClickHouse")
+        click_ctx.invoke(project, rebuild=False, until_idle=True)
+    finally:
+        if started_broker and local is not None:
+            local.stop()
+    console.print(f"[bold]8. hallwatch rank --month {DEMO_MONTH}[/]")
+    click_ctx.invoke(rank, month_text=DEMO_MONTH, by="department", as_json=False)
+    console.print("[bold]9. hallwatch alerts --open --limit 10[/]")
+    click_ctx.invoke(
+        alerts, open_only=True, department=None, town=None, kind=None, as_of=None, limit=10,
+        as_json=False,
+    )  # fmt: skip
+    if started_broker:
+        console.print("(the demo stopped the local broker it started: hallwatch broker start)")
+
+
+#: The month the sample intake records cover.
+DEMO_MONTH = "2026-03"
 
 
 def _interesting_case(app: Hallwatch) -> str:
