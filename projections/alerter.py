@@ -67,7 +67,9 @@ class Alerter:
         self.page = page
         self.keep_latencies = keep_latencies
         self.stats = AlerterStats()
-        self._heap: list[tuple[datetime, UUID, str]] = []
+        #: (deadline, tie-breaker, stream, due key): the counter spares comparing UUIDs.
+        self._heap: list[tuple[datetime, int, UUID, str]] = []
+        self._seq = 0
         self._scheduled: set[tuple[UUID, str]] = set()
 
     # --- schedule ------------------------------------------------------------------------
@@ -106,13 +108,19 @@ class Alerter:
     def _schedule(self, streams: Iterable[UUID]) -> None:
         ids = list(streams)
         for i in range(0, len(ids), 2000):
-            for sid, agg in self.app._load_many(ids[i : i + 2000]).items():
-                for due in dues(agg):
-                    key = (sid, _due_key(due))
-                    if key not in self._scheduled:
-                        self._scheduled.add(key)
-                        heapq.heappush(self._heap, (due.at, sid, key[1]))
-                        self.stats.scheduled += 1
+            self._schedule_loaded(self.app._load_many(ids[i : i + 2000]).values())
+
+    def _schedule_loaded(self, aggregates: Iterable[HallAggregate]) -> None:
+        """Schedule the pending deadlines of aggregates as they stand in memory."""
+        for agg in aggregates:
+            sid = agg.id
+            for due in dues(agg):
+                key = (sid, _due_key(due))
+                if key not in self._scheduled:
+                    self._scheduled.add(key)
+                    self._seq += 1
+                    heapq.heappush(self._heap, (due.at, self._seq, sid, key[1]))
+                    self.stats.scheduled += 1
 
     def next_due(self) -> datetime | None:
         return self._heap[0][0] if self._heap else None
@@ -123,7 +131,7 @@ class Alerter:
         """Raise every alert due at ``now``; returns how many were recorded."""
         streams: set[UUID] = set()
         while self._heap and self._heap[0][0] <= now:
-            _at, sid, key = heapq.heappop(self._heap)
+            _at, _seq, sid, key = heapq.heappop(self._heap)
             self._scheduled.discard((sid, key))
             streams.add(sid)
         if not streams:
@@ -168,8 +176,9 @@ class Alerter:
             return self._raise(streams, now, attempt + 1)
         self.stats.raised += raised
         self.stats.latencies.extend(latencies)
-        # Deadlines that moved (a new warning after an extension…) get scheduled again.
-        self._schedule(a.id for a in changed)
+        # Deadlines that moved (a new warning after an extension…) get scheduled again,
+        # from the aggregates just saved: they are what a reload would give.
+        self._schedule_loaded(changed)
         return raised
 
     def tick(self) -> int:
