@@ -158,6 +158,9 @@ class BrokerConfig:
     cluster_id: str = "hallwatch"
 
     def __post_init__(self) -> None:
+        # The broker's processes run in its own folder: a relative path (the default
+        # ./.hallwatch) would point somewhere else for them.
+        object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())
         for name in ("kafka_port", "s3_port"):
             port = getattr(self, name)
             if not isinstance(port, int) or not 0 < port < 65536:

@@ -10,29 +10,31 @@ from pathlib import Path
 
 from tests.support import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def demo(data: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def demo(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``hallwatch demo`` as the README runs it: in a folder, data under ./.hallwatch."""
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", "--data-dir", str(data), "demo"],
+        [sys.executable, "-m", "infra.cli", "demo"],
         capture_output=True,
         text=True,
         env=env,
         timeout=600,
-        cwd=ROOT,
+        cwd=folder,
     )
 
 
 def test_the_demo_runs_the_whole_path_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
-    elsewhere = ("HALLWATCH_KAFKA_BOOTSTRAP", "HALLWATCH_CLICKHOUSE_URL", "HALLWATCH_DATABASE_URL")
+    elsewhere = (
+        "HALLWATCH_KAFKA_BOOTSTRAP", "HALLWATCH_CLICKHOUSE_URL", "HALLWATCH_DATABASE_URL",
+        "HALLWATCH_DATA_DIR",
+    )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in elsewhere}  # the embedded defaults
     env.update(
         HALLWATCH_KAFKA_PORT=str(free_port()), HALLWATCH_S3_PORT=str(free_port()), COLUMNS="200"
     )
-    data = tmp_path / "hallwatch"
+    data = tmp_path / ".hallwatch"
 
-    first = demo(data, env)
+    first = demo(tmp_path, env)
     assert first.returncode == 0, first.stderr[-3000:]
     out = first.stdout
     assert "every hash chain intact" in out
@@ -45,7 +47,7 @@ def test_the_demo_runs_the_whole_path_and_a_second_run_changes_nothing(tmp_path:
     assert "stopped the local broker it started" in out
     assert (data / "clickhouse" / "head.json").is_file()
 
-    second = demo(data, env)
+    second = demo(tmp_path, env)
     assert second.returncode == 0, second.stderr[-3000:]
     out = second.stdout
     assert "0 new item versions" in out
@@ -55,7 +57,7 @@ def test_the_demo_runs_the_whole_path_and_a_second_run_changes_nothing(tmp_path:
     assert "2026-03 ranking by department" in out
 
     status = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "--data-dir", str(data), "broker", "status"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+        [sys.executable, "-m", "infra.cli", "broker", "status"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
     )  # fmt: skip
     assert status.returncode == 1 and "not running" in status.stdout

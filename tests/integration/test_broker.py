@@ -410,6 +410,16 @@ def test_stop_then_nothing_runs(broker: LocalBroker, config: BrokerConfig) -> No
     assert out.exit_code == 1 and "not running" in out.output
 
 
+def test_a_relative_data_folder_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker's processes run in its own folder: ./.hallwatch must not follow them."""
+    monkeypatch.chdir(tmp_path)
+    cfg = BrokerConfig(data_dir=Path(".hallwatch"))
+    assert cfg.data_dir == tmp_path / ".hallwatch"
+    assert cfg.broker_dir.is_absolute()
+
+
 def test_config_from_env(tmp_path: Path) -> None:
     cfg = config_from_env({}, tmp_path)
     assert (cfg.kafka_port, cfg.s3_port, cfg.host) == (9092, 9095, "127.0.0.1")
