@@ -26,6 +26,7 @@ from domain.catalogue import CatalogueError, parse_catalogue, sample_catalogue_p
 from domain.errors import DomainError
 from domain.model import Case, Complaint, SupervisionOrder
 from domain.views import applicant_view, case_view, complaint_view, order_view
+from infra.cli_support import parse_as_of, print_json
 from infra.settings import Settings, SettingsError, from_env
 from infra.signals import stop_on_signals
 from infra.tuning import tune_for_intake
@@ -60,20 +61,6 @@ def _app(ctx: Ctx) -> Iterator[Hallwatch]:
         yield app
     finally:
         app.close()
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def parse_as_of(value: str | None) -> datetime | None:
-    """``--as-of``: see ``clock.parse_as_of``; a bad value is a usage error."""
-    if value is None:
-        return None
-    try:
-        return clock.parse_as_of(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
 
 
 @click.group()
@@ -154,7 +141,7 @@ def catalog_show(ctx: Ctx, item_code: str | None, as_json: bool) -> None:
     if item_code and not versions:
         _fail(f"unknown service item {item_code}")
     if as_json:
-        _print_json([v.to_dict() for v in versions])
+        print_json([v.to_dict() for v in versions])
         return
     table = Table("item", "name", "department", "category", "法定", "承诺", "steps", "from")
     for v in versions:
@@ -344,7 +331,7 @@ def case_cmd(ctx: Ctx, ref: str, as_of: str | None, as_json: bool, show_code: bo
                     + app.derived_query_code(agg.receipt_no)
                 )
     if as_json:
-        _print_json(views[0] if len(views) == 1 else {"receipt_no": ref, "cases": views})
+        print_json(views[0] if len(views) == 1 else {"receipt_no": ref, "cases": views})
         return
     for v in views:
         _print_case(v)
@@ -424,7 +411,7 @@ def track(ctx: Ctx, receipt_no: str, query_code: str, as_json: bool) -> None:
             assert isinstance(agg, Case)
             views.append(applicant_view(agg, events, now))
     if as_json:
-        _print_json(views[0] if len(views) == 1 else views)
+        print_json(views[0] if len(views) == 1 else views)
         return
     for v in views:
         console.print(
@@ -454,7 +441,7 @@ def complaint(ctx: Ctx, ref: str, as_of: str | None, as_json: bool) -> None:
     assert isinstance(agg, Complaint)
     view = complaint_view(agg, events, _now_or(when))
     if as_json:
-        _print_json(view)
+        print_json(view)
         return
     console.print(
         f"[bold]complaint {view['complaint_id']}[/] about "
@@ -480,7 +467,7 @@ def order(ctx: Ctx, ref: str, as_json: bool) -> None:
     assert isinstance(agg, SupervisionOrder)
     view = order_view(agg, events, _now_or(None))
     if as_json:
-        _print_json(view)
+        print_json(view)
         return
     console.print(
         f"[bold]order {view['order_id']}[/] by {view['inspector']} to {view['department']}: "
@@ -500,7 +487,7 @@ def verify(ctx: Ctx, as_json: bool) -> None:
         report = app.verify()
     breaks = report.breaks or []
     if as_json:
-        _print_json(
+        print_json(
             {
                 "ok": report.ok,
                 "events": report.events,

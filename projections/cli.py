@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -29,8 +28,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from domain import clock
 from domain.views import ALERT_KINDS, VIOLATION_KINDS
+from infra.cli_support import parse_as_of, print_json
 from infra.signals import stop_on_signals
 from projections import kpi, queries
 from projections.clickhouse import ClickHouse, ClickHouseError, connect
@@ -171,19 +170,6 @@ def open_reader(settings: Settings) -> ClickHouse:
         _fail(f"cannot open ClickHouse at {_where(settings)}: {e}")
 
 
-def _as_of(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return clock.parse_as_of(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--as-of") from None
-
-
-def _json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Dates and times as ISO strings (times with their +08:00 offset)."""
     return orjson.loads(orjson.dumps(rows, default=str))  # type: ignore[no-any-return]
@@ -233,7 +219,7 @@ def rank(month_text: str, by: kpi.Grouping, as_json: bool) -> None:
         raise click.BadParameter(str(e), param_hint="--month") from None
     rows = _query(lambda ch: kpi.rank(ch, month, by))
     if as_json:
-        _json(rows)
+        print_json(rows)
         return
     table = Table(title=f"{month} ranking by {by} (效能评价)", title_justify="left")
     for head in ("#", by, "score", "submitted", "concluded", "on time", "overdue", "online",
@@ -272,7 +258,7 @@ def alerts(
     as_json: bool,
 ) -> None:
     """Alerts (预警 yellow, 超时 red) and violations (违规), newest first."""
-    when = _as_of(as_of)
+    when = parse_as_of(as_of)
     rows = _query(
         lambda ch: queries.alert_list(
             ch,
@@ -285,7 +271,7 @@ def alerts(
         )
     )
     if as_json:
-        _json(_jsonable(rows))
+        print_json(_jsonable(rows))
         return
     title = "open alerts" if open_only else "alerts"
     table = Table(title=f"{title}" + (f" as of {when:%Y-%m-%d %H:%M}" if when else ""))
@@ -327,7 +313,7 @@ def cases(
     as_json: bool,
 ) -> None:
     """The case table (办件一览), most urgent first; now or as of a past time."""
-    when = _as_of(as_of)
+    when = parse_as_of(as_of)
     rows = _query(
         lambda ch: queries.case_table(
             ch,
@@ -342,7 +328,7 @@ def cases(
         )
     )
     if as_json:
-        _json(_jsonable(rows))
+        print_json(_jsonable(rows))
         return
     table = Table(title="cases" + (f" as of {when:%Y-%m-%d %H:%M}" if when else ""))
     for head in ("case", "receipt", "department", "town", "item", "status", "due", "flag"):

@@ -367,11 +367,24 @@ def _use_orjson_wal_lines() -> None:
         wal.encode_statement = _orjson_wal_line
 
 
-class _Reads:
-    """``query`` and ``query_dicts`` over a backend's ``_select`` (column names, rows)."""
+class _Common:
+    """What both backends derive from their own ``_select`` (column names, rows),
+    ``prepare_inserts`` and ``insert_prepared``."""
 
     def _select(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         raise NotImplementedError
+
+    def prepare_inserts(self, inserts: Sequence[Insert]) -> Prepared:
+        raise NotImplementedError
+
+    def insert_prepared(self, prepared: Prepared) -> None:
+        raise NotImplementedError
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.insert_many([(table, columns, rows)])
+
+    def insert_many(self, inserts: Sequence[Insert]) -> None:
+        self.insert_prepared(self.prepare_inserts(inserts))
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return self._select(sql)[1]
@@ -381,7 +394,7 @@ class _Reads:
         return [dict(zip(names, r, strict=True)) for r in rows]
 
 
-class ChdbBackend(_Reads):
+class ChdbBackend(_Common):
     """Embedded ClickHouse (chdb) on a ``chdb.durable`` folder: one writer, any readers.
 
     ``read_only=False`` takes the folder's write lease (a second writer, in any
@@ -650,18 +663,11 @@ class ChdbBackend(_Reads):
         with self._lock:
             self._run_logged(_statement(sql))
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """One ``INSERT … FORMAT JSONCompactColumns`` with orjson-built data (split only past
-        48 MiB): the WAL must hold literal data, and this is the fastest literal form found
-        (datetimes travel as RFC 3339 text with their offset, read with ``best_effort``)."""
-        self.insert_many([(table, columns, rows)])
-
-    def insert_many(self, inserts: Sequence[Insert]) -> None:
-        """Every table's insert, then one publish: readers see the whole batch at once, and
-        a batch costs one log segment and one head update instead of one per table."""
-        self.insert_prepared(self.prepare_inserts(inserts))
-
     def prepare_inserts(self, inserts: Sequence[Insert]) -> Prepared:
+        """One ``INSERT … FORMAT JSONCompactColumns`` per table with orjson-built data (split
+        only past 48 MiB): the WAL must hold literal data, and this is the fastest literal
+        form found (datetimes travel as RFC 3339 text with their offset, read with
+        ``best_effort``)."""
         statements: list[str] = []
         for table, columns, rows in inserts:
             cols = _check_rows(columns, rows)
@@ -675,6 +681,8 @@ class ChdbBackend(_Reads):
         return Prepared(tuple(statements))
 
     def insert_prepared(self, prepared: Prepared) -> None:
+        """Every statement, then one publish: readers see the whole batch at once, and a
+        batch costs one log segment and one head update instead of one per table."""
         with self._lock:
             for sql in prepared.statements:
                 self._run_logged(sql, publish=False)
@@ -737,7 +745,7 @@ class ChdbBackend(_Reads):
 # --------------------------------------------------------------------------- server
 
 
-class ServerBackend(_Reads):
+class ServerBackend(_Common):
     """A ClickHouse server over the native protocol (clickhouse-driver).
 
     ``url``: ``clickhouse://user:password@host:9000/db`` (driver options as query
@@ -806,16 +814,10 @@ class ServerBackend(_Reads):
         text = _statement(sql)
         self._call(lambda: self._client.execute(text), text)
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """The driver's native insert (``INSERT INTO t (cols) VALUES`` + the rows), after
-        giving naive datetimes the Shanghai zone as chdb does."""
-        self.insert_many([(table, columns, rows)])
-
-    def insert_many(self, inserts: Sequence[Insert]) -> None:
-        """One native insert per table (a server shows each as soon as it is written)."""
-        self.insert_prepared(self.prepare_inserts(inserts))
-
     def prepare_inserts(self, inserts: Sequence[Insert]) -> Prepared:
+        """The driver's native insert per table (``INSERT INTO t (cols) VALUES`` + the rows),
+        naive datetimes given the Shanghai zone as chdb does; a server shows each as soon
+        as it is written."""
         out = []
         for table, columns, rows in inserts:
             cols = _check_rows(columns, rows)

@@ -21,7 +21,7 @@ for JSON).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -212,35 +212,31 @@ def _ids(rows: Sequence[dict[str, Any]], stream_kind: str) -> str:
     return ", ".join(quote(i) for i in ids)
 
 
+#: Where an alert's subject gets resolved: (stream kind of the alert, table, id column,
+#: the columns read, the key the rows are kept under).
+_RESOLUTION_READS: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], str]], ...] = (
+    ("case", "cases", "case_id", "concluded_at, accepted_at, rating_answered_at",
+     lambda r: f"case:{r['case_id']}"),
+    ("case", "steps", "case_id", "step, completed_on",
+     lambda r: f"step:{r['case_id']}\x1f{r['step']}"),
+    ("complaint", "complaints", "complaint_id", "replied_at, closed_at",
+     lambda r: f"complaint:{r['complaint_id']}"),
+    ("supervision", "supervision_orders", "order_id", "answered_at",
+     lambda r: f"supervision:{r['order_id']}"),
+)  # fmt: skip
+
+
 def _resolutions(ch: ClickHouse, alerts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """When each subject of these alerts was resolved, per kind of resolution (None: not
     yet), read from the current tables (their times are when things happened)."""
     out: dict[str, dict[str, Any]] = {}
-    cases = _ids(alerts, "case")
-    if cases:
-        for r in ch.query_dicts(
-            "SELECT case_id, concluded_at, accepted_at, rating_answered_at FROM cases FINAL "
-            f"WHERE case_id IN ({cases})"
-        ):
-            out[f"case:{r['case_id']}"] = r
-        for r in ch.query_dicts(
-            f"SELECT case_id, step, completed_on FROM steps FINAL WHERE case_id IN ({cases})"
-        ):
-            out[f"step:{r['case_id']}\x1f{r['step']}"] = r
-    complaints = _ids(alerts, "complaint")
-    if complaints:
-        for r in ch.query_dicts(
-            "SELECT complaint_id, replied_at, closed_at FROM complaints FINAL "
-            f"WHERE complaint_id IN ({complaints})"
-        ):
-            out[f"complaint:{r['complaint_id']}"] = r
-    orders = _ids(alerts, "supervision")
-    if orders:
-        for r in ch.query_dicts(
-            "SELECT order_id, answered_at FROM supervision_orders FINAL "
-            f"WHERE order_id IN ({orders})"
-        ):
-            out[f"supervision:{r['order_id']}"] = r
+    for kind, table, id_column, columns, key in _RESOLUTION_READS:
+        ids = _ids(alerts, kind)
+        if ids:
+            for r in ch.query_dicts(
+                f"SELECT {id_column}, {columns} FROM {table} FINAL WHERE {id_column} IN ({ids})"
+            ):
+                out[key(r)] = r
     return out
 
 

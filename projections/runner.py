@@ -160,7 +160,8 @@ _Built = tuple[Projector, list[tuple[Any, ...]]]
 class _InFlight:
     """A batch whose inserts are running: its messages are committed when they end."""
 
-    future: Future[dict[str, int]]
+    future: Future[None]
+    inserted: dict[str, int]  # rows per table
     messages: Sequence[Any]
     started: float
     duplicates: int
@@ -299,7 +300,9 @@ class ProjectionRunner:
     def project(self, values: Sequence[bytes]) -> dict[str, int]:
         """Project message values: hydrate, build, insert one batch per table.
         Returns the rows inserted per table."""
-        return self._write(*self._encode(self._build(values, self.ch)))
+        prepared, inserted = self._encode(self._build(values, self.ch))
+        self.ch.insert_prepared(prepared)
+        return inserted
 
     def _build(self, values: Sequence[bytes], reader: Any) -> list[_Built]:
         """Parse, hydrate (through ``reader``) and build each table's rows."""
@@ -329,10 +332,6 @@ class ProjectionRunner:
         tables = [(p.table, p.columns, rows) for p, rows in built if rows]
         return self.ch.prepare_inserts(tables), {t: len(rows) for t, _, rows in tables}
 
-    def _write(self, prepared: Prepared, inserted: dict[str, int]) -> dict[str, int]:
-        self.ch.insert_prepared(prepared)
-        return inserted
-
     def run_once(self) -> int:
         """Poll, build, insert, commit; returns how many messages were taken.
 
@@ -360,7 +359,11 @@ class ProjectionRunner:
             self.towns.trim()
             self._drain()
             self._inflight = _InFlight(
-                self._pool.submit(self._write, prepared, inserted), messages, now, duplicates
+                self._pool.submit(self.ch.insert_prepared, prepared),
+                inserted,
+                messages,
+                now,
+                duplicates,
             )
             if not self.pipeline:
                 self._drain()
@@ -375,7 +378,7 @@ class ProjectionRunner:
         if f is None:
             return
         try:
-            inserted = f.future.result()
+            f.future.result()
             self.consumer.commit(next_offsets(f.messages))
         except Exception:
             self._abandon()
@@ -388,8 +391,8 @@ class ProjectionRunner:
         s.project_seconds += done - f.started
         s.last_batch_at = done
         s.duplicates += f.duplicates
-        s.new_events += inserted.get("events", 0)
-        for table, n in inserted.items():
+        s.new_events += f.inserted.get("events", 0)
+        for table, n in f.inserted.items():
             s.rows[table] = s.rows.get(table, 0) + n
         if self.on_batch is not None:
             self.on_batch(s)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import itertools
 import socket
+import threading
+import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,7 +18,10 @@ from domain.application import Hallwatch
 from domain.calendar import WorkCalendar
 from domain.catalogue import Catalogue, parse_catalogue, sample_catalogue_path
 from domain.model import RecordContext
+from infra.kafka import producer
+from infra.settings import Settings
 from projections.alerter import Alerter
+from streams.relay import OutboxRelay
 
 _ids = itertools.count(1)
 CAL = WorkCalendar.load()
@@ -137,3 +144,28 @@ def ingest_with_alerts(app: Hallwatch, records: list[dict[str, Any]]) -> int:
         chunk.append(orjson.dumps(r))
     app.ingest(chunk)
     return alerter.stats.raised
+
+
+def relay_all(app: Hallwatch, settings: Settings, name: str) -> int:
+    """Publish every stored event to the settings' events topic; how many were published."""
+    relay = OutboxRelay(
+        app.recorder,
+        producer(settings.kafka_bootstrap or ""),
+        topic=settings.events_topic,
+        source="test-hall",
+        name=name,
+    )
+    try:
+        return relay.run(threading.Event(), until_idle=True).published
+    finally:
+        relay.producer.close(timeout=10)  # type: ignore[attr-defined]
+
+
+def fresh_clickhouse(base: Settings, backend: str, tmp: Path, server_url: str | None) -> Settings:
+    """The same topic, a fresh ClickHouse: a new chdb folder or a new server database."""
+    data_dir = tmp / f"ch-{uuid.uuid4().hex[:8]}"
+    if backend == "chdb":
+        return replace(base, data_dir=data_dir, clickhouse_url=None)
+    assert server_url is not None
+    db = f"hallwatch_test_{uuid.uuid4().hex[:10]}"
+    return replace(base, data_dir=data_dir, clickhouse_url=f"{server_url.rsplit('/', 1)[0]}/{db}")

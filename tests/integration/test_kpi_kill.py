@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,14 +30,12 @@ import pytest
 from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from infra.broker import LocalBroker, ensure_topics
-from infra.kafka import producer
 from infra.settings import Settings
 from infra.simulate import generate_records
 from infra.wiring import open_app
 from projections.clickhouse import ServerBackend
 from projections.runner import project
-from streams.relay import OutboxRelay
-from tests.support import ingest_with_alerts
+from tests.support import fresh_clickhouse, ingest_with_alerts, relay_all
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_HEX = "5a" * 32
@@ -126,24 +123,10 @@ def topic(broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> Iter
             hall="test-hall",
         )
         ensure_topics(broker.bootstrap_servers, [settings.events_topic], partitions=6)
-        prod = producer(broker.bootstrap_servers)
-        relay = OutboxRelay(
-            app.recorder, prod, topic=settings.events_topic, source="test-hall", name="kill"
-        )
-        assert relay.run(threading.Event(), until_idle=True).published == stored
-        prod.close(timeout=10)
+        assert relay_all(app, settings, "kill") == stored
     finally:
         app.close()
     yield replace(settings, data_dir=tmp / "unused")
-
-
-def _target(base: Settings, backend: str, tmp: Path, server: str | None) -> Settings:
-    data_dir = tmp / f"ch-{uuid.uuid4().hex[:8]}"
-    if backend == "chdb":
-        return replace(base, data_dir=data_dir, clickhouse_url=None)
-    assert server is not None
-    db = f"hallwatch_kill_{uuid.uuid4().hex[:10]}"
-    return replace(base, data_dir=data_dir, clickhouse_url=f"{server.rsplit('/', 1)[0]}/{db}")
 
 
 @pytest.mark.parametrize("backend", ["chdb", "server"])
@@ -151,8 +134,8 @@ def test_projector_killed_midway_through_100k_events_gives_the_same_kpis(
     backend: str, topic: Settings, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     server = request.getfixturevalue("clickhouse_server") if backend == "server" else None
-    whole = _target(topic, backend, tmp_path, server)
-    killed = _target(topic, backend, tmp_path, server)
+    whole = fresh_clickhouse(topic, backend, tmp_path, server)
+    killed = fresh_clickhouse(topic, backend, tmp_path, server)
     try:
         first = project(whole, group=f"whole-{uuid.uuid4().hex[:8]}", until_idle=True,
                         idle_seconds=IDLE)  # fmt: skip

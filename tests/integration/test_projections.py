@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +36,6 @@ from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from domain.model import Case, Complaint, SupervisionOrder, stream_id
 from infra.broker import LocalBroker, ensure_topics
-from infra.kafka import producer
 from infra.settings import Settings
 from infra.simulate import generate_records
 from infra.wiring import open_app
@@ -54,8 +53,7 @@ from projections.migrations import migrate
 from projections.projector import default_projectors
 from projections.runner import ProjectionRunner, ProjectorStats, open_writer, project
 from streams.cloudevents import event_type, stored_cloudevents
-from streams.relay import OutboxRelay
-from tests.support import ingest_with_alerts
+from tests.support import fresh_clickhouse, ingest_with_alerts, relay_all
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "infra" / "scripts" / "clickhouse-server.sh"
@@ -144,30 +142,6 @@ class Projected:
     cleanup: list[str] = field(default_factory=list)
 
 
-def _relay(world: World, settings: Settings, name: str) -> int:
-    relay = OutboxRelay(
-        world.app.recorder,
-        producer(settings.kafka_bootstrap or ""),
-        topic=settings.events_topic,
-        source="test-hall",
-        name=name,
-    )
-    try:
-        return relay.run(threading.Event(), until_idle=True).published
-    finally:
-        relay.producer.close(timeout=10)  # type: ignore[attr-defined]
-
-
-def _target_settings(base: Settings, backend: str, tmp: Path, server_url: str | None) -> Settings:
-    """The same topic, a fresh ClickHouse: a new chdb folder or a new server database."""
-    data_dir = tmp / f"ch-{uuid.uuid4().hex[:8]}"
-    if backend == "chdb":
-        return replace(base, data_dir=data_dir, clickhouse_url=None)
-    assert server_url is not None
-    db = f"hallwatch_projection_{uuid.uuid4().hex[:10]}"
-    return replace(base, data_dir=data_dir, clickhouse_url=f"{server_url.rsplit('/', 1)[0]}/{db}")
-
-
 @pytest.fixture(scope="module", params=["chdb", "server"])
 def projected(
     request: pytest.FixtureRequest,
@@ -186,8 +160,8 @@ def projected(
         hall="test-hall",
     )
     ensure_topics(broker.bootstrap_servers, [base.events_topic], partitions=6)
-    assert _relay(world, base, "relay") == world.events
-    settings = _target_settings(base, backend, tmp, url)
+    assert relay_all(world.app, base, "relay") == world.events
+    settings = fresh_clickhouse(base, backend, tmp, url)
     t0 = time.monotonic()
     first = project(settings, until_idle=True, idle_seconds=IDLE)
     print(
@@ -339,7 +313,7 @@ def test_tables_agree_with_the_event_store(projected: Projected, world: World) -
 def test_duplicates_on_the_topic_change_no_count(projected: Projected, world: World) -> None:
     before = _counts(projected.settings)
     # A second relay (another name, so its own position) publishes the whole store again.
-    assert _relay(world, projected.settings, "relay-again") == world.events
+    assert relay_all(world.app, projected.settings, "relay-again") == world.events
     again = project(projected.settings, until_idle=True, idle_seconds=IDLE)
     assert again.messages >= world.events
     assert again.new_events == 0 and again.duplicates == again.messages
@@ -414,7 +388,7 @@ def _committed_counts(proc: subprocess.Popen[str]) -> queue.Queue[int | None]:
 def test_projector_killed_midway_restarts_to_the_same_tables(
     projected: Projected, tmp_path: Path
 ) -> None:
-    settings = _target_settings(
+    settings = fresh_clickhouse(
         projected.settings, projected.backend, tmp_path, projected.settings.clickhouse_url
     )
     if settings.clickhouse_url:
@@ -488,7 +462,7 @@ def test_a_failed_batch_retried_leaves_nothing_behind(
 ) -> None:
     """Each batch fails once in a different table (half its rows written), is retried
     from hydrated state, and the tables still equal the Kafka-fed ones."""
-    settings = _target_settings(
+    settings = fresh_clickhouse(
         projected.settings, projected.backend, tmp_path, projected.settings.clickhouse_url
     )
     if settings.clickhouse_url:

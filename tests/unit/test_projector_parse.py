@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from chdb.durable.wal import parse_segment  # imported here: loading chdb takes a second
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.clickhouse import _LAST_WAL_LINE, _orjson_wal_line
@@ -115,10 +116,9 @@ def test_any_offset_is_kept() -> None:
 # --------------------------------------------------------------------------- WAL lines
 
 
+@settings(deadline=None)  # the first example loads chdb.durable's error classes
 @given(st.text())
 def test_a_wal_line_is_the_json_object_the_library_writes(sql: str) -> None:
-    from chdb.durable.wal import parse_segment
-
     _LAST_WAL_LINE.clear()
     line = _orjson_wal_line(sql)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
