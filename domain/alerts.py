@@ -95,6 +95,18 @@ def case_dues(case: Case) -> list[Due]:
                         f"step {st.name} not completed by {st.due_date.isoformat()}",
                     )
                 )
+        waiting, due = case.next_step, case.next_step_due
+        if waiting is not None and due is not None and not case.steps[waiting].running:
+            # its clock runs from the previous step's completion, started or not
+            out.append(
+                Due(
+                    clock.overdue_from(due),
+                    "step_overdue",
+                    due,
+                    waiting,
+                    f"step {waiting} not started or completed by {due.isoformat()}",
+                )
+            )
     if case.rating_answer_due is not None and case.rating_answered_at is None:
         out.append(
             Due(

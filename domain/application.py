@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -27,11 +30,13 @@ from eventsourcing.utils import get_topic
 
 from domain.calendar import WorkCalendar
 from domain.catalogue import Catalogue, ItemVersion, ParsedCatalogue
-from domain.chain import ChainVerifier, VerifyReport
+from domain.chain import ChainKey, ChainVerifier, VerifyReport
 from domain.errors import (
     AlreadyExists,
     DomainError,
     InvalidRecord,
+    InvalidTransition,
+    RecordConflict,
     UnknownCase,
     UnknownComplaint,
     UnknownItem,
@@ -46,11 +51,21 @@ from domain.model import (
     RecordContext,
     ServiceCatalogue,
     SupervisionOrder,
+    record_key,
     stream_id,
 )
 from domain.policy import Policy
-from domain.records import validation_error
-from domain.storage import STORED_BYTES, BatchSQLiteRecorder, CanonicalTranscoder, TypedMapper
+from domain.records import normalize, validation_error
+from domain.storage import (
+    STORED_BYTES,
+    BatchSQLiteRecorder,
+    CanonicalTranscoder,
+    TypedMapper,
+    canonical_json,
+    select_record_keys,
+)
+
+logger = logging.getLogger(__name__)
 
 A = TypeVar("A", bound=HallAggregate)
 
@@ -93,12 +108,15 @@ class CatalogueLoad:
 
 
 class _Batch:
-    """A unit of work: the aggregates touched by a batch of records."""
+    """A unit of work: the aggregates touched by a batch of records, and the
+    idempotency keys (source, record_id) it has seen or applied."""
 
     def __init__(self, app: Hallwatch) -> None:
         self.app = app
         self.touched: dict[UUID, HallAggregate] = {}
         self.absent: set[UUID] = set()
+        self.keys: dict[str, tuple[str, str]] = {}  # key -> (stream, digest)
+        self.new_keys: list[tuple[str, str, str]] = []
 
     def get(self, cls: type[A], sid: UUID) -> A | None:
         agg = self.touched.get(sid)
@@ -136,6 +154,7 @@ class Hallwatch(Application[UUID]):
         self.policy = policy or Policy()
         self._key = secret_key
         self._hmac = hmac.new(secret_key, digestmod=hashlib.sha256)
+        self.chain_key = ChainKey.derive(secret_key)  # docs/tamper-evidence.md
         self._cache: OrderedDict[UUID, HallAggregate] = OrderedDict()
         self._cache_size = cache_size
         self._catalogue: Catalogue | None = None
@@ -214,7 +233,7 @@ class Hallwatch(Application[UUID]):
         now = datetime.now(UTC)
         sid = stream_id("catalogue", "main")
         agg = self._load(sid)
-        ctx = RecordContext("", "catalogue", "catalogue", now, now)
+        ctx = RecordContext("", "catalogue", "catalogue", now, now, chain_key=self.chain_key)
         if not isinstance(agg, ServiceCatalogue):
             agg = ServiceCatalogue.open(ctx)
         lines = {id(v): i for i, v in enumerate(parsed.versions)}
@@ -247,52 +266,90 @@ class Hallwatch(Application[UUID]):
         """Apply a batch of intake records in one transaction; one Outcome per record."""
         received = received_at or datetime.now(UTC)
         prepared = [self._prepare(r, received) for r in records]
-        for attempt in range(5):
+        conflicts = 0
+        while True:
             batch = _Batch(self)
             self._prefetch(batch, prepared)
-            outcomes = [
-                p if isinstance(p, Outcome) else self._apply_prepared(batch, *p) for p in prepared
-            ]
+            outcomes = self._apply_all(batch, prepared)
+            if outcomes is None:  # one record failed unexpectedly: it is refused, the rest rerun
+                continue
             dirty = [a for a in batch.touched.values() if a.pending_events]
             if not dirty:
                 return outcomes
             try:
-                self._save_batch(dirty)
+                self._save_batch(dirty, batch.new_keys)
             except RecordConflictError:
                 # Another writer got there first: reload and retry; records it
                 # already applied now show up as duplicates.
                 self.forget()
-                if attempt == 4:
+                conflicts += 1
+                if conflicts == 5:
                     raise
                 continue
             for a in dirty:
                 self._remember(a)
             return outcomes
-        raise AssertionError("unreachable")
 
-    def _prepare(
-        self, raw: bytes | str | Mapping[str, Any], received: datetime
-    ) -> Outcome | tuple[dict[str, Any], RecordContext]:
-        """Parse and schema-check a record: the refusal, or the record and its envelope."""
+    def _apply_all(self, batch: _Batch, prepared: list[Prepared]) -> list[Outcome] | None:
+        """Every record's outcome, or None after a record raised something no rule expects.
+
+        That record is refused in ``prepared`` with the error named, and the caches
+        are dropped (it may have half-changed an aggregate), so the caller reruns the
+        batch without it: one bad record never stops the good ones around it.
+        """
+        outcomes: list[Outcome] = []
+        for i, p in enumerate(prepared):
+            if isinstance(p, Outcome):
+                outcomes.append(p)
+                continue
+            try:
+                outcomes.append(self._apply_prepared(batch, *p))
+            except Exception as e:
+                logger.exception("record %r could not be applied", p[1].record_id[:200])
+                reason = f"could not be applied ({type(e).__name__}: {str(e)[:200]})"
+                prepared[i] = _refused(p[0], InvalidRecord(reason))
+                self.forget()
+                return None
+        return outcomes
+
+    def _prepare(self, raw: bytes | str | Mapping[str, Any], received: datetime) -> Prepared:
+        """Parse and schema-check a record: the refusal, or the record, its envelope
+        and the digest of its content."""
         record: Any = None
         try:
             record = _parse(raw)
             reason = validation_error(record)
             if reason is not None:
                 raise InvalidRecord(reason)
-            return record, _context(record, received)
+            normalize(record)
+            ctx = _context(record, received, self.chain_key)
+            return record, ctx, hashlib.sha256(canonical_json(record)).hexdigest()
         except DomainError as e:
             return _refused(record, e)
+        except Exception as e:  # nothing a record holds may stop the batch
+            logger.exception("record could not be read")
+            return _refused(record, InvalidRecord(f"could not be read ({type(e).__name__})"))
 
-    def _apply_prepared(self, batch: _Batch, record: dict[str, Any], ctx: RecordContext) -> Outcome:
+    def _apply_prepared(
+        self, batch: _Batch, record: dict[str, Any], ctx: RecordContext, digest: str
+    ) -> Outcome:
+        key = record_key(ctx.source, ctx.record_id)
+        stream = _main_stream(ctx.kind, record)
+        seen = batch.keys.get(key)
+        if seen is not None:
+            if seen[1] == digest:
+                return _done(DUPLICATE, ctx)
+            return _refused(record, _key_conflict(ctx, seen, stream, digest))
         try:
-            return _HANDLERS[ctx.kind](self, batch, record, ctx)
+            outcome = _HANDLERS[ctx.kind](self, batch, record, ctx)
         except DomainError as e:
             return _refused(record, e)
+        if outcome.status == APPLIED:
+            batch.keys[key] = (stream, digest)
+            batch.new_keys.append((key, stream, digest))
+        return outcome
 
-    def _prefetch(
-        self, batch: _Batch, prepared: Sequence[Outcome | tuple[dict[str, Any], RecordContext]]
-    ) -> None:
+    def _prefetch(self, batch: _Batch, prepared: Sequence[Prepared]) -> None:
         """Load, in one query, every stream the batch may touch that is not cached.
 
         Streams the query does not find are new: the batch knows they are absent
@@ -301,10 +358,15 @@ class Hallwatch(Application[UUID]):
         refs: set[tuple[str, str]] = set()  # deduplicated before hashing any UUID
         add = refs.add
         keys_of = _STREAM_KEYS_OF.get
+        record_keys = [
+            record_key(p[1].source, p[1].record_id) for p in prepared if not isinstance(p, Outcome)
+        ]
+        if record_keys:
+            batch.keys.update(select_record_keys(self.recorder, record_keys))
         for p in prepared:
             if isinstance(p, Outcome):
                 continue
-            r, ctx = p
+            r, ctx, _ = p
             for kind, key in keys_of(ctx.kind, _STREAM_KEYS):
                 value = r.get(key)
                 if isinstance(value, str) and value:
@@ -334,8 +396,13 @@ class Hallwatch(Application[UUID]):
             out[sid] = agg
         return out
 
-    def _save_batch(self, aggregates: Sequence[HallAggregate]) -> None:
-        """Store every pending event of the batch in one transaction.
+    def _save_batch(
+        self,
+        aggregates: Sequence[HallAggregate],
+        record_keys: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        """Store every pending event of the batch, and the idempotency keys of the
+        records applied, in one transaction.
 
         Same as ``Application.save`` minus its per-object runtime protocol checks
         and the Recording objects nobody here reads, which together cost more than
@@ -356,11 +423,11 @@ class Hallwatch(Application[UUID]):
                     if state is None:
                         state = mapper.to_stored_event(e).state
                     rows.append((hex_id, e.originator_version, get_topic(type(e)), state))
-            recorder.insert_rows(rows)
+            recorder.insert_rows(rows, record_keys)
             return
         to_stored = mapper.to_stored_event
         stored = [to_stored(e) for agg in aggregates for e in agg.collect_events()]
-        recorder.insert_events(stored)
+        recorder.insert_events(stored, record_keys=record_keys)
 
     # --- handlers: each checks its guards before it changes anything ----------------
 
@@ -419,7 +486,7 @@ class Hallwatch(Application[UUID]):
         if receipt is not None:
             receipt.check_can_add(case.case_id, case.bundle_id)
         code = r.get("query_code") or self.derived_query_code(receipt_no)
-        item = self.catalogue().version_on(case.item.item_code, ctx.day) or case.item
+        item = case.item  # the version in force when the case was received (submitted)
         case.accept(
             ctx,
             receipt_no=receipt_no,
@@ -464,6 +531,8 @@ class Hallwatch(Application[UUID]):
                 return _done(DUPLICATE, ctx)
             raise AlreadyExists(f"complaint {cid} was already filed by another record")
         case = self._case(batch, r) if r.get("case_id") else None
+        if case is not None:
+            case.check_order(ctx, case.submitted_at, "submission")
         department = r.get("department") or (case.department if case else "")
         complaint = Complaint.file(
             ctx,
@@ -502,6 +571,8 @@ class Hallwatch(Application[UUID]):
                 return _done(DUPLICATE, ctx)
             raise AlreadyExists(f"supervision order {oid} was already issued by another record")
         case = self._case(batch, r) if r.get("case_id") else None
+        if case is not None:
+            case.check_order(ctx, case.submitted_at, "submission")
         order = SupervisionOrder.issue(
             ctx,
             order_id=oid,
@@ -531,6 +602,7 @@ class Hallwatch(Application[UUID]):
             raise UnknownOrder(f"unknown supervision order {r['order_id']}: it was never issued")
         if order.has_applied(ctx):
             return _done(DUPLICATE, ctx)
+        _not_before(ctx, order.ordered_at, f"issue of supervision order {order.order_id}")
         case = batch.get(Case, stream_id("case", order.case_id)) if order.case_id else None
         order.answer(ctx, reply=r["reply"])
         if case is not None:
@@ -608,21 +680,19 @@ class Hallwatch(Application[UUID]):
                 yield n.id, oid, n.originator_version, n.topic, n.state
             start = rows[-1].id + 1
 
-    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
-        """Recompute every stream's hash chain from the raw stored rows."""
-        verifier = ChainVerifier()
-        breaks = []
+    def verify(
+        self,
+        progress: Callable[[int], None] | None = None,
+        verifier: ChainVerifier | None = None,
+    ) -> VerifyReport:
+        """Check every keyed chain, the notification sequence and, when ``verifier`` was
+        given them, the signed checkpoints, from the raw stored rows."""
+        verifier = verifier or ChainVerifier(self.chain_key)
         for row in self.stored_rows():
-            brk = verifier.check(*row)
-            if brk is not None:
-                breaks.append(brk)
+            verifier.check(*row)
             if progress is not None and verifier.events % 5000 == 0:
                 progress(verifier.events)
-        return VerifyReport(
-            events=verifier.events,
-            streams=len(verifier.heads) + len(verifier.broken),
-            breaks=breaks,
-        )
+        return verifier.finish()
 
 
 # --- record parsing --------------------------------------------------------------------
@@ -634,6 +704,13 @@ _STREAM_KEYS = (
     ("complaint", "complaint_id"),
     ("supervision", "order_id"),
 )
+
+
+def _not_before(ctx: RecordContext, after: datetime, what: str) -> None:
+    if ctx.at < after:
+        raise InvalidTransition(
+            f"{ctx.kind} at {ctx.at.isoformat()} is before the {what} ({after.isoformat()})"
+        )
 
 
 def _refused(record: Any, e: DomainError) -> Outcome:
@@ -676,30 +753,108 @@ def _select_streams(recorder: Any, ids: Sequence[UUID], chunk: int = 900) -> Ite
                 )
 
 
+MAX_RECORD_BYTES = 64 * 1024
+"""A record over this size is refused before it is parsed (a record is a few hundred bytes)."""
+
+_BOM = b"\xef\xbb\xbf"
+_KEY_MARK = re.compile(rb'"\s*:')  # every object key ends so (string values may too)
+
+
 def _parse(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     # bytes and str first: the Mapping check is an ABC check, slow for what is not one
     if not isinstance(raw, (bytes, str)) and isinstance(raw, Mapping):
         return dict(raw)
+    if isinstance(raw, str):
+        try:
+            raw = raw.encode()
+        except UnicodeEncodeError as e:
+            raise InvalidRecord(
+                f"not valid text: a lone surrogate at character {e.start}"
+            ) from None
+    if len(raw) > MAX_RECORD_BYTES:
+        raise InvalidRecord(f"record of {len(raw)} bytes exceeds the {MAX_RECORD_BYTES} allowed")
+    if raw.startswith(_BOM):
+        raw = raw[3:]
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        raise InvalidRecord(f"not valid JSON ({e})") from None
+        raise InvalidRecord(_json_error(raw, e)) from None
     if not isinstance(value, dict):
         raise InvalidRecord(f"a record must be a JSON object, not {type(value).__name__}")
+    if len(_KEY_MARK.findall(raw)) != _count_keys(value):
+        _refuse_duplicate_keys(raw)
     return value
+
+
+def _json_error(raw: bytes, e: orjson.JSONDecodeError) -> str:
+    """Where the text breaks, as a byte offset: invalid UTF-8 first, then JSON syntax."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as u:
+        return (
+            f"not valid JSON: invalid UTF-8 byte 0x{raw[u.start]:02x} at byte offset {u.start} "
+            f"({u.reason})"
+        )
+    offset = len(raw.decode("utf-8")[: e.pos].encode())
+    return f"not valid JSON at byte offset {offset} (line {e.lineno}, column {e.colno}): {e.msg}"
+
+
+def _count_keys(value: dict[str, Any]) -> int:
+    """Keys of every object in the record (records are shallow: a loop, not recursion)."""
+    count = 0
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            count += len(v)
+            stack.extend(x for x in v.values() if isinstance(x, (dict, list)))
+        elif isinstance(v, list):
+            stack.extend(x for x in v if isinstance(x, (dict, list)))
+    return count
+
+
+def _refuse_duplicate_keys(raw: bytes) -> None:
+    """Refuse a record that names a field twice (which value would be meant?)."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for k, v in items:
+            if k in seen:
+                raise InvalidRecord(f"field {k[:40]!r} appears twice in one object")
+            seen[k] = v
+        return seen
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):  # orjson read it; the stdlib may be stricter
+        return
+
+
+_EARLIEST_YEAR, _LATEST_YEAR = 2000, 2099
+_FUTURE_SLACK = timedelta(days=1)
+"""How far ``at`` may lie after ``recorded_at`` (clock skew between hall systems)."""
+
+RESERVED_SOURCE_PREFIX = "hallwatch"
+"""Sources of hallwatch's own writers (alerter, dashboard): no intake record may use them."""
 
 
 def _parse_time(value: str, name: str) -> datetime:
     try:
         t = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidRecord(f"{name} is not an RFC 3339 date-time: {value!r}") from None
+        raise InvalidRecord(f"{name} is not an RFC 3339 date-time: {value[:40]!r}") from None
     if t.tzinfo is None:
-        raise InvalidRecord(f"{name} has no UTC offset: {value!r}")
+        raise InvalidRecord(f"{name} has no UTC offset: {value[:40]!r}")
+    if not _EARLIEST_YEAR <= t.year <= _LATEST_YEAR:
+        raise InvalidRecord(
+            f"{name} {value[:40]!r} is outside the years {_EARLIEST_YEAR}–{_LATEST_YEAR}"
+        )
     return t
 
 
-def _context(r: Mapping[str, Any], received: datetime) -> RecordContext:
+def _context(
+    r: Mapping[str, Any], received: datetime, chain_key: ChainKey | None = None
+) -> RecordContext:
     at_text = r["at"]
     at = _parse_time(at_text, "at")
     rec_text = r.get("recorded_at")
@@ -709,7 +864,42 @@ def _context(r: Mapping[str, Any], received: datetime) -> RecordContext:
         rec = at
     else:
         rec = _parse_time(rec_text, "recorded_at")
-    return RecordContext(r["record_id"], r.get("source") or "", r["kind"], at, rec, received)
+    if at - rec > _FUTURE_SLACK:
+        told = "recorded_at" if rec_text else "the time hallwatch received it"
+        raise InvalidRecord(f"at {at_text} lies more than a day after {told}")
+    source = r.get("source") or ""
+    if source.strip().lower().startswith(RESERVED_SOURCE_PREFIX):
+        raise InvalidRecord(f"source {source[:40]!r} is reserved for hallwatch's own writers")
+    if r["record_id"].startswith("alert:"):
+        raise InvalidRecord("record_id 'alert:…' is reserved for hallwatch's alerts")
+    return RecordContext(r["record_id"], source, r["kind"], at, rec, received, chain_key)
+
+
+def _main_stream(kind: str, r: Mapping[str, Any]) -> str:
+    """The stream a record is about, for idempotency: ``case:DG2026…``."""
+    if kind.startswith("complaint_"):
+        return f"complaint:{r['complaint_id']}"
+    if kind.startswith("supervision_"):
+        return f"supervision:{r['order_id']}"
+    return f"case:{r['case_id']}"
+
+
+def _key_conflict(
+    ctx: RecordContext, seen: tuple[str, str], stream: str, digest: str
+) -> DomainError:
+    who = f"record {ctx.source + '/' if ctx.source else ''}{ctx.record_id[:80]}"
+    if seen[0] != stream:
+        return RecordConflict(
+            f"{who} was already applied to {seen[0][:100]}: a record id is unique in its source "
+            f"(stored digest {seen[1][:16]}, this one {digest[:16]})"
+        )
+    return RecordConflict(
+        f"{who} was already applied with other content (stored digest {seen[1][:16]}, "
+        f"this one {digest[:16]}): a record id cannot be reused for new content"
+    )
+
+
+Prepared = Outcome | tuple[dict[str, Any], RecordContext, str]
 
 
 def _case_handlers() -> dict[str, Callable[[Case, dict[str, Any], RecordContext, Hallwatch], None]]:
@@ -868,6 +1058,8 @@ def _build_handlers() -> dict[str, Handler]:
             c = app._complaint(batch, r)
             if c.has_applied(ctx):
                 return _done(DUPLICATE, ctx)
+            latest = max(t for t in (c.filed_at, c.accepted_at, c.replied_at) if t is not None)
+            _not_before(ctx, latest, f"last record of complaint {c.complaint_id}")
             fn(c, r, ctx, app)
             return _done(APPLIED, ctx)
 

@@ -87,3 +87,9 @@ class CatalogueConflict(DomainError):
     """A catalogue version with the same valid_from exists with other content."""
 
     code = "catalogue_conflict"
+
+
+class RecordConflict(DomainError):
+    """The record's idempotency key (source, record_id) was already used for other content."""
+
+    code = "record_conflict"

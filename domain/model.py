@@ -25,7 +25,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from domain import clock
 from domain.calendar import WorkCalendar
 from domain.catalogue import ItemVersion
-from domain.chain import GENESIS, chain_hash
+from domain.chain import GENESIS, ChainKey, chain_hash
 from domain.errors import (
     CaseClosed,
     CatalogueConflict,
@@ -57,7 +57,9 @@ class RecordContext:
     A slotted class rather than a frozen dataclass: one is built per record.
     """
 
-    __slots__ = ("at", "day", "kind", "record_id", "recorded_at", "source", "stored_at")
+    __slots__ = (
+        "at", "chain_key", "day", "kind", "record_id", "recorded_at", "source", "stored_at",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class RecordContext:
         at: datetime,
         recorded_at: datetime,
         stored_at: datetime | None = None,
+        chain_key: ChainKey | None = None,
     ) -> None:
         self.record_id = record_id
         self.source = source
@@ -74,6 +77,7 @@ class RecordContext:
         self.at = at
         self.recorded_at = recorded_at
         self.stored_at = stored_at
+        self.chain_key = chain_key  # the application's key; None: unkeyed (pure unit tests)
         self.day: date = clock.local_date(at)  # the Asia/Shanghai date it happened on
 
     def __repr__(self) -> str:
@@ -142,6 +146,8 @@ class HallAggregate(Aggregate):
         prev_hash: str
         chain_hash: str
 
+        key_prefix = ""  # alerts keep their identities apart from intake records' keys
+
         def mutate(self, aggregate: Any) -> Any:
             """Apply to the aggregate, then advance its version, chain head and applied set."""
             if aggregate is None:  # a created event builds the aggregate
@@ -163,7 +169,7 @@ class HallAggregate(Aggregate):
                 applied = d.get("applied_records")
                 if applied is None:
                     applied = d["applied_records"] = set()
-                applied.add(f"{self.source}\x1f{self.record_id}")  # record_key, inlined
+                applied.add(f"{self.key_prefix}{self.source}\x1f{self.record_id}")  # record_key
             return agg
 
     class Created(Event, Aggregate.Created):
@@ -201,11 +207,14 @@ class HallAggregate(Aggregate):
         step: str | None,
         at: datetime,
         now: datetime,
+        chain_key: ChainKey | None = None,
     ) -> bool:
         """Record an alert once (预警/超时): False when this one was already raised."""
         if alert_key(alert, deadline, step) in self.__dict__.get("applied_records", ()):
             return False
-        ctx = RecordContext(alert_id(alert, deadline, step), ALERTER_SOURCE, "alert", at, now, now)
+        ctx = RecordContext(
+            alert_id(alert, deadline, step), ALERTER_SOURCE, "alert", at, now, now, chain_key
+        )
         event_class = getattr(type(self), "AlertRaised", None)
         if event_class is None:
             raise TypeError(f"{type(self).__name__} has no alerts")
@@ -233,9 +242,14 @@ def alert_id(alert: str, deadline: date, step: str | None = None) -> str:
     return f"alert:{alert}:{deadline.isoformat()}" + (f":{step}" if step else "")
 
 
+ALERT_KEY_PREFIX = "alert\x1e"
+"""Where alerts' entries in an aggregate's applied records begin: no intake record's key
+(``source\x1frecord_id``) can equal one, whatever source or record id it claims."""
+
+
 def alert_key(alert: str, deadline: date, step: str | None = None) -> str:
     """The alert's entry in an aggregate's applied records."""
-    return record_key(ALERTER_SOURCE, alert_id(alert, deadline, step))
+    return ALERT_KEY_PREFIX + record_key(ALERTER_SOURCE, alert_id(alert, deadline, step))
 
 
 def _alert_entry(e: Any) -> dict[str, Any]:
@@ -323,7 +337,7 @@ def _build_event(
         **fields,
     }
     body = canonical_json(state)
-    h = chain_hash(prev, topic, sid, version, body)
+    h = chain_hash(prev, topic, sid, version, body, ctx.chain_key)
     state["chain_hash"] = h
     state["originator_id"] = sid
     state["originator_version"] = version
@@ -358,6 +372,8 @@ class StepState:
     name: str
     days: int
     started_on: date | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
     handler: str | None = None
     due_date: date | None = None
     completed_on: date | None = None
@@ -406,6 +422,10 @@ class Case(HallAggregate):
         steps: dict[str, StepState]
         last_completion: date | None
         last_completion_pause: int
+        next_step: str | None
+        next_step_due: date | None
+        correction_requested_at: datetime | None
+        suspended_at: datetime | None
         concluded_at: datetime | None
         outcome: str | None
         conclusion_reason: str | None
@@ -478,6 +498,10 @@ class Case(HallAggregate):
             case.steps = {s.name: StepState(s.name, s.days) for s in case.item.steps}
             case.last_completion = None
             case.last_completion_pause = 0
+            case.next_step = None
+            case.next_step_due = None
+            case.correction_requested_at = None
+            case.suspended_at = None
             case.concluded_at = None
             case.outcome = None
             case.conclusion_reason = None
@@ -510,9 +534,13 @@ class Case(HallAggregate):
         warn_date: date
         legal_due_date: date
         deemed: bool
+        next_step: str | None
+        next_step_due: date | None
 
         def apply(self, case: Case) -> None:
             case.status = IN_PROGRESS
+            case.next_step = self.__dict__.get("next_step")
+            case.next_step_due = self.__dict__.get("next_step_due")
             case.receipt_no = self.receipt_no
             case.query_code_hash = self.query_code_hash
             case.item = item_from(self.item)
@@ -545,6 +573,7 @@ class Case(HallAggregate):
 
         def apply(self, case: Case) -> None:
             case.corrections = self.count
+            case.correction_requested_at = self.occurred_at
             if self.stage == "intake":
                 case.status = AWAITING_MATERIALS
             else:
@@ -562,6 +591,7 @@ class Case(HallAggregate):
         warn_date: date | None
         legal_due_date: date | None
         step_due_dates: tuple[tuple[str, date], ...]
+        next_step_due: date | None
 
         def apply(self, case: Case) -> None:
             if self.stage == "intake":
@@ -578,6 +608,8 @@ class Case(HallAggregate):
                 case.legal_due_date = self.legal_due_date
                 for name, due in self.step_due_dates:
                     case.steps[name].due_date = due
+                if case.next_step is not None:
+                    case.next_step_due = self.__dict__.get("next_step_due")
 
     class StepStarted(HallAggregate.Event):
         """审批环节开始, with the step's own due date."""
@@ -590,6 +622,9 @@ class Case(HallAggregate):
         def apply(self, case: Case) -> None:
             st = case.steps[self.step]
             st.started_on = clock.local_date(self.occurred_at)
+            st.started_at = self.occurred_at
+            if case.next_step == self.step:  # the step waiting for its start has started
+                case.next_step = case.next_step_due = None
             st.handler = self.handler
             st.due_date = self.due_date
             st.completed_on = None
@@ -605,10 +640,15 @@ class Case(HallAggregate):
         decision: str
         opinion: str | None
         on_time: bool
+        next_step: str | None
+        next_step_due: date | None
 
         def apply(self, case: Case) -> None:
+            case.next_step = self.__dict__.get("next_step")
+            case.next_step_due = self.__dict__.get("next_step_due")
             st = case.steps[self.step]
             st.completed_on = clock.local_date(self.occurred_at)
+            st.completed_at = self.occurred_at
             st.decision = self.decision
             st.on_time = self.on_time
             st.running = False
@@ -628,6 +668,7 @@ class Case(HallAggregate):
         def apply(self, case: Case) -> None:
             case.status = SUSPENDED
             case.suspensions = self.count
+            case.suspended_at = self.occurred_at
             case.paused_since = clock.local_date(self.occurred_at)
             case.suspension = {
                 "procedure": self.procedure,
@@ -644,11 +685,14 @@ class Case(HallAggregate):
         warn_date: date
         legal_due_date: date
         step_due_dates: tuple[tuple[str, date], ...]
+        next_step_due: date | None
 
         def apply(self, case: Case) -> None:
             case.status = IN_PROGRESS
             case.paused_since = None
             case.suspension = None
+            if case.next_step is not None:
+                case.next_step_due = self.__dict__.get("next_step_due")
             case.pause_days += self.paused_days
             case.due_date = self.due_date
             case.warn_date = self.warn_date
@@ -696,6 +740,7 @@ class Case(HallAggregate):
                 case.due_date = self.due_date
             case.paused_since = None
             case.suspension = None
+            case.next_step = case.next_step_due = None
             for st in case.steps.values():
                 st.running = False
 
@@ -745,6 +790,8 @@ class Case(HallAggregate):
 
     class AlertRaised(HallAggregate.Event):
         """预警/超时: a deadline passed with no new event; raised by the alerter, once."""
+
+        key_prefix = ALERT_KEY_PREFIX
 
         alert: str
         deadline: date
@@ -816,7 +863,48 @@ class Case(HallAggregate):
             )
         return st
 
+    def check_order(self, ctx: RecordContext, after: datetime | None, what: str) -> None:
+        """Refuse a record that puts the lifecycle out of time order (it happened before
+        ``what``): a case concluded before it was submitted must not count as on time."""
+        if after is not None and ctx.at < after:
+            raise InvalidTransition(
+                f"{ctx.kind} at {ctx.at.isoformat()} is before the {what} of case "
+                f"{self.case_id} ({after.isoformat()}): records must follow the case's lifecycle"
+            )
+
+    def _last_step_activity(self) -> datetime | None:
+        times = [t for st in self.steps.values() for t in (st.started_at, st.completed_at) if t]
+        return max(times, default=None)
+
+    def _check_handling(self, ctx: RecordContext) -> None:
+        """Every record after acceptance: not before submission, not before acceptance."""
+        self.check_order(ctx, self.submitted_at, "submission")
+        self.check_order(ctx, self.accepted_at, "acceptance")
+
     # --- clocks -------------------------------------------------------------------------
+
+    def _waiting_step(self, done: str | None, decision: str | None) -> str | None:
+        """The step whose clock starts now (CONTRACTS §3: when the previous step
+        completes, the first at acceptance), whether or not anyone records its start."""
+        if decision == "deny":
+            return None
+        if decision == "return":
+            return done
+        names = list(self.steps)
+        start = names.index(done) + 1 if done is not None else 0
+        for name in names[start:]:
+            st = self.steps[name]
+            if st.decision != "pass":
+                return None if st.running else name
+        return None
+
+    def _waiting_due(self, cal: WorkCalendar, step: str | None, base: date) -> date | None:
+        return None if step is None else cal.add_working_days(base, self.steps[step].days)
+
+    def _shifted_waiting_due(self, cal: WorkCalendar, paused: int) -> date | None:
+        if self.next_step is None or self.next_step_due is None:
+            return None
+        return cal.add_working_days(self.next_step_due, paused)
 
     def _case_dates(
         self, cal: WorkCalendar, policy: Policy, pause: int, extension: int
@@ -924,12 +1012,14 @@ class Case(HallAggregate):
         policy: Policy,
     ) -> None:
         self.check_status("acceptance", {AWAITING_INTAKE})
+        self.check_order(ctx, self.submitted_at, "submission")
         late = self._check_intake_deadline(ctx)
         start = self.intake_base if late else ctx.day
         self.clock_start = start
         self.limit_days = item.promised_days
         self.legal_limit_days = item.statutory_days
         due, warn, legal = self._case_dates(cal, policy, 0, 0)
+        first = item.steps[0] if item.steps else None
         self._emit(
             Case.Accepted,
             ctx,
@@ -943,6 +1033,8 @@ class Case(HallAggregate):
             warn_date=warn,
             legal_due_date=legal,
             deemed=late,
+            next_step=None if first is None else first.name,
+            next_step_due=None if first is None else cal.add_working_days(start, first.days),
         )
         if late:
             self._flag_late_intake(ctx)
@@ -950,6 +1042,7 @@ class Case(HallAggregate):
 
     def reject(self, ctx: RecordContext, *, reason: str | None, cal: WorkCalendar) -> None:
         self.check_status("rejection", {AWAITING_INTAKE})
+        self.check_order(ctx, self.submitted_at, "submission")
         late = self._check_intake_deadline(ctx)
         self._emit(Case.Rejected, ctx, reason=reason or "")
         if not (reason or "").strip():
@@ -963,6 +1056,7 @@ class Case(HallAggregate):
     ) -> None:
         allowed = {AWAITING_INTAKE, AWAITING_MATERIALS, IN_PROGRESS, CORRECTION_PAUSED}
         self.check_status("a correction notice", allowed)
+        self._check_handling(ctx)
         at_intake = self.status in (AWAITING_INTAKE, AWAITING_MATERIALS)
         late = self.status == AWAITING_INTAKE and self._check_intake_deadline(ctx)
         count = self.corrections + 1
@@ -985,6 +1079,8 @@ class Case(HallAggregate):
 
     def receive_correction(self, ctx: RecordContext, *, cal: WorkCalendar, policy: Policy) -> None:
         self.check_status("receiving corrected materials", {AWAITING_MATERIALS, CORRECTION_PAUSED})
+        self._check_handling(ctx)
+        self.check_order(ctx, self.correction_requested_at, "correction notice")
         if self.status == AWAITING_MATERIALS:
             self._emit(
                 Case.CorrectionReceived,
@@ -996,6 +1092,7 @@ class Case(HallAggregate):
                 warn_date=None,
                 legal_due_date=None,
                 step_due_dates=(),
+                next_step_due=None,
             )
         else:
             assert self.paused_since is not None
@@ -1013,6 +1110,7 @@ class Case(HallAggregate):
                 warn_date=warn,
                 legal_due_date=legal,
                 step_due_dates=self._running_step_dues(cal, paused),
+                next_step_due=self._shifted_waiting_due(cal, paused),
             )
         self._flag_backdated(ctx, cal)
 
@@ -1032,6 +1130,7 @@ class Case(HallAggregate):
                 f"case {self.case_id} is not accepted yet: step '{step}' cannot start"
             )
         self.check_status(f"starting step '{step}'", {IN_PROGRESS})
+        self._check_handling(ctx)
         if st.running:
             raise InvalidTransition(
                 f"step '{step}' of case {self.case_id} is already running since {st.started_on}"
@@ -1058,7 +1157,10 @@ class Case(HallAggregate):
         self.check_status(f"completing step '{step}'", {IN_PROGRESS})
         if not st.running:
             raise InvalidTransition(f"step '{step}' of case {self.case_id} was not started")
+        self._check_handling(ctx)
+        self.check_order(ctx, st.started_at, f"start of step '{step}'")
         assert st.due_date is not None
+        waiting = self._waiting_step(step, decision)
         self._emit(
             Case.StepCompleted,
             ctx,
@@ -1067,6 +1169,8 @@ class Case(HallAggregate):
             decision=decision,
             opinion=opinion,
             on_time=ctx.day <= st.due_date,
+            next_step=waiting,
+            next_step_due=self._waiting_due(cal, waiting, ctx.day),
         )
         self._flag_backdated(ctx, cal)
 
@@ -1088,6 +1192,7 @@ class Case(HallAggregate):
         if self.status == SUSPENDED:
             raise InvalidTransition(f"case {self.case_id} is already suspended")
         self.check_status("suspension", {IN_PROGRESS})
+        self._check_handling(ctx)
         count = self.suspensions + 1
         self._emit(
             Case.Suspended,
@@ -1106,6 +1211,8 @@ class Case(HallAggregate):
         self.check_open("resumption")
         if self.status != SUSPENDED:
             raise InvalidTransition(f"case {self.case_id} is not suspended: nothing to resume")
+        self._check_handling(ctx)
+        self.check_order(ctx, self.suspended_at, "suspension")
         assert self.paused_since is not None
         paused = cal.working_days_between(self.paused_since, ctx.day)
         due, warn, legal = self._case_dates(
@@ -1119,6 +1226,7 @@ class Case(HallAggregate):
             warn_date=warn,
             legal_due_date=legal,
             step_due_dates=self._running_step_dues(cal, paused),
+            next_step_due=self._shifted_waiting_due(cal, paused),
         )
         self._flag_backdated(ctx, cal)
 
@@ -1135,6 +1243,7 @@ class Case(HallAggregate):
         self.check_open("an extension")
         if self.status in (AWAITING_INTAKE, AWAITING_MATERIALS):
             raise InvalidTransition(f"case {self.case_id} is not accepted yet: nothing to extend")
+        self._check_handling(ctx)
         if self.extended_on is not None:
             raise NotAllowed(
                 f"case {self.case_id} was already extended on {self.extended_on}: "
@@ -1176,6 +1285,8 @@ class Case(HallAggregate):
             raise InvalidTransition(
                 f"case {self.case_id} was never accepted: it can only be withdrawn or terminated"
             )
+        self._check_handling(ctx)
+        self.check_order(ctx, self._last_step_activity(), "last step activity")
         due = self.due_date
         if due is not None and self.paused_since is not None:
             due = cal.add_working_days(due, cal.working_days_between(self.paused_since, ctx.day))
@@ -1233,6 +1344,7 @@ class Case(HallAggregate):
             raise InvalidTransition(f"case {self.case_id} is not concluded: nothing to deliver")
         if self.delivered_at is not None:
             raise InvalidTransition(f"case {self.case_id} was already delivered")
+        self.check_order(ctx, self.concluded_at, "conclusion")
         self._emit(Case.Delivered, ctx, method=method, site_visits=site_visits)
         self._flag_backdated(ctx, cal)
 
@@ -1249,6 +1361,7 @@ class Case(HallAggregate):
             raise InvalidTransition(f"case {self.case_id} is not concluded: it cannot be rated yet")
         if self.rating is not None:
             raise InvalidTransition(f"case {self.case_id} was already rated ({self.rating})")
+        self.check_order(ctx, self.concluded_at, "conclusion")
         bad = level <= 2
         due = cal.add_working_days(ctx.day, policy.bad_rating_answer_days) if bad else None
         self._emit(Case.Rated, ctx, level=level, comment=comment, bad=bad, answer_due_date=due)
@@ -1259,6 +1372,7 @@ class Case(HallAggregate):
             raise InvalidTransition(f"case {self.case_id} has no rating to answer")
         if self.rating_answered_at is not None:
             raise InvalidTransition(f"the rating of case {self.case_id} was already answered")
+        self.check_order(ctx, self.rated_at, "rating")
         on_time = None if self.rating_answer_due is None else ctx.day <= self.rating_answer_due
         self._emit(Case.RatingAnswered, ctx, reply=reply, on_time=on_time)
         self._flag_backdated(ctx, cal)
@@ -1407,6 +1521,8 @@ class Complaint(HallAggregate):
     class AlertRaised(HallAggregate.Event):
         """投诉超时: acceptance or reply past its deadline; raised by the alerter, once."""
 
+        key_prefix = ALERT_KEY_PREFIX
+
         alert: str
         deadline: date
         detail: str
@@ -1538,6 +1654,8 @@ class SupervisionOrder(HallAggregate):
 
     class AlertRaised(HallAggregate.Event):
         """督办超期未反馈: the department did not answer by the deadline (red card)."""
+
+        key_prefix = ALERT_KEY_PREFIX
 
         alert: str
         deadline: date

@@ -22,6 +22,7 @@ _STREAM_KEYS = {"case": "case_id", "complaint": "complaint_id", "supervision": "
 
 _MAX_REASON = 300
 _NON_BLANK = r"\S"
+_NON_BLANK_PRINTABLE = r"^(?!\s*$)[^\u0000-\u001f\u007f]+$"  # identifiers and names
 _EXAMPLE_AT = "2026-03-02T09:15:00+08:00"
 
 
@@ -165,6 +166,10 @@ class _Source:
             return self.string(node, v)
         if kind == "boolean" and not rest:
             return f"({v}.__class__ is bool)"
+        if isinstance(kind, list) and rest <= {"maxLength"}:
+            return self.scalars(kind, node.get("maxLength"), v)
+        if kind == "object" and rest <= {"maxProperties", "propertyNames", "additionalProperties"}:
+            return self.flat_object(node, v)
         if kind == "integer" and rest <= {"minimum", "maximum"}:
             lo, hi = node.get("minimum"), node.get("maximum")
             low = f" and {lo!r} <= {v}" if lo is not None else ""
@@ -179,6 +184,33 @@ class _Source:
                 out += f" and all(map({item}, {v}))"
             return out + ")"
         raise _Unsupported(f"{kind} {sorted(rest)}")
+
+    def scalars(self, kinds: list[Any], most: int | None, v: str) -> str:
+        """A value of one of the given scalar types; a string one bounded by ``most``."""
+        classes = {"string": "str", "number": "int, float", "integer": "int"}
+        classes |= {"boolean": "bool", "null": "type(None)"}
+        if not set(kinds) <= set(classes):
+            raise _Unsupported(f"types {kinds}")
+        names = self.const(tuple(eval(f"({', '.join(classes[k] for k in kinds)},)")))
+        test = f"({v}.__class__ in {names}"
+        if "string" in kinds and most is not None:
+            test += f" and ({v}.__class__ is not str or len({v}) <= {most:d})"
+        if "number" in kinds or "integer" in kinds:  # NaN and infinities are not JSON numbers
+            test += f" and ({v}.__class__ is not float or {v} - {v} == 0)"
+        return test + ")"
+
+    def flat_object(self, node: dict[str, Any], v: str) -> str:
+        """The one object shape the schema uses (``extra``): bounded keys, bounded values."""
+        names, values = node.get("propertyNames", {}), node.get("additionalProperties", {})
+        if set(names) - _IGNORED - {"maxLength"} or not isinstance(values, dict):
+            raise _Unsupported("object")
+        key_max, most = names.get("maxLength"), node.get("maxProperties")
+        value = self.const(eval(f"lambda x: {self.expr(values, 'x')}", self.names))
+        out = f"({v}.__class__ is dict"
+        out += f" and len({v}) <= {most:d}" if most is not None else ""
+        if key_max is not None:
+            out += f" and all(k.__class__ is str and len(k) <= {key_max:d} for k in {v})"
+        return out + f" and all(map({value}, {v}.values())))"
 
     def string(self, node: dict[str, Any], v: str) -> str:
         lo, hi, pattern = node.get("minLength", 0), node.get("maxLength"), node.get("pattern")
@@ -214,11 +246,19 @@ def _record_check(kind: str) -> Check:
     rules: dict[str, list[Any]] = {k: [v] for k, v in top.get("properties", {}).items()}
     extra = top.get("additionalProperties", {})
     either: list[tuple[str, list[str]]] = []  # when the first is absent, the rest are required
+    allowed: frozenset[str] | None = None  # the only field names a record of the kind may use
     blocks = [e["then"] for e in top["allOf"] if e["if"]["properties"]["kind"]["const"] == kind]
     for block in blocks:
         keys = set(block) - _IGNORED
-        if keys - {"required", "properties", "if", "else"} or ("if" in keys) != ("else" in keys):
+        if keys - {"required", "properties", "if", "else", "propertyNames"} or ("if" in keys) != (
+            "else" in keys
+        ):
             raise _Unsupported("then block")
+        if "propertyNames" in keys:
+            only = block["propertyNames"]
+            if set(only) - _IGNORED != {"enum"}:
+                raise _Unsupported("propertyNames")
+            allowed = frozenset(only["enum"]) if allowed is None else allowed & set(only["enum"])
         required += [k for k in block.get("required", ()) if k not in required]
         for k, v in block.get("properties", {}).items():
             rules.setdefault(k, [extra]).append(v)
@@ -232,6 +272,8 @@ def _record_check(kind: str) -> Check:
     lines = ["def check(d):"]
     head = "d.__class__ is not dict" + (f" or len(d) > {most:d}" if most is not None else "")
     lines.append(f"    if {head} or not {src.const(frozenset(required))} <= d.keys(): return False")
+    if allowed is not None:
+        lines.append(f"    if not d.keys() <= {src.const(allowed)}: return False")
     for given, alt in either:
         lines.append(f"    if {given!r} not in d and not {src.const(frozenset(alt))} <= d.keys():")
         lines.append("        return False")
@@ -299,9 +341,42 @@ def validation_error(record: Any) -> str | None:
     return None
 
 
+@cache
+def allowed_fields(kind: str) -> frozenset[str]:
+    """Every field a record of ``kind`` may carry (its block's ``propertyNames``)."""
+    block = _kind_blocks().get(kind, {})
+    names = block.get("propertyNames", {}).get("enum")
+    return frozenset(names) if names is not None else frozenset(schema()["properties"])
+
+
+#: Fields whose value is an integer; an integral float (``2.0``) stands for that integer.
+INTEGER_FIELDS = ("days", "expected_days", "due_days", "level", "site_visits")
+
+
+def normalize(record: dict[str, Any]) -> None:
+    """Integral floats to ints, in place, after the schema accepted the record.
+
+    JSON Schema counts ``2.0`` as an integer, so the contract accepts it; the
+    domain then sees the integer it stands for, never a float.
+    """
+    for name in INTEGER_FIELDS:
+        value = record.get(name)
+        if value.__class__ is float and value.is_integer():
+            record[name] = int(value)
+
+
 def _describe(exc: fastjsonschema.JsonSchemaValueException, record: Any) -> str:
     kind = record.get("kind") if isinstance(record, dict) else None
     suffix = f" for kind {kind}" if isinstance(kind, str) and kind in RECORD_KINDS else ""
+    if exc.rule == "propertyNames" and isinstance(record, dict) and isinstance(kind, str):
+        allowed = allowed_fields(kind)
+        unknown = sorted(str(k)[:40] for k in record if k not in allowed)
+        if unknown:
+            listed = ", ".join(repr(u) for u in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+            return (
+                f"data has unknown field(s) {listed}: a {kind} record carries only its own "
+                "fields (free-form data goes under 'extra')"
+            )
     if exc.rule == "required" and isinstance(exc.value, dict):
         missing = [f for f in exc.rule_definition if f not in exc.value]
         if missing:
@@ -315,6 +390,8 @@ def _describe(exc: fastjsonschema.JsonSchemaValueException, record: Any) -> str:
             return f"{exc.name} must be an RFC 3339 date-time with offset, e.g. {_EXAMPLE_AT}"
         if exc.rule_definition == _NON_BLANK:
             return f"{exc.name} must not be blank"
+        if exc.rule_definition == _NON_BLANK_PRINTABLE:
+            return f"{exc.name} must not be blank nor hold control characters"
     if exc.rule == "minLength" and exc.rule_definition == 1:
         return f"{exc.name} must not be empty"
     if exc.rule == "enum" and exc.name == "data.kind":

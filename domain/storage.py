@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoder,
 )
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -32,6 +33,9 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 from eventsourcing.utils import get_topic, resolve_topic
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
 
 _OPTS = orjson.OPT_SORT_KEYS  # OPT_NON_STR_KEYS costs 6x: every key here is a str
 
@@ -153,9 +157,22 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
     the notification ids follow from ``last_insert_rowid()``.
     """
 
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {RECORD_KEYS_TABLE} "
+            "(key TEXT PRIMARY KEY, stream TEXT NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID"
+        )
+        return statements
+
     def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        ids = self._insert_rows(c, stored_events)
+        _insert_keys_sqlite(c, kwargs.get("record_keys"))
+        return ids
+
+    def _insert_rows(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> list[int]:
         if not stored_events:
             return []
         params = [
@@ -172,14 +189,20 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
         last = int(c.fetchone()[0])
         return list(range(last - len(params) + 1, last + 1))
 
-    def insert_rows(self, rows: Sequence[tuple[str, int, str, bytes]]) -> None:
-        """Insert ready rows (stream id hex, version, topic, state) in one transaction.
+    def insert_rows(
+        self,
+        rows: Sequence[tuple[str, int, str, bytes]],
+        record_keys: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        """Insert ready rows (stream id hex, version, topic, state) in one transaction,
+        with the idempotency keys of the records that caused them.
 
         For events that carry their canonical bytes: no StoredEvent per event,
         and each stream's id is turned to hex once rather than once per event.
         """
         with self.datastore.transaction(commit=True) as c:
             c.executemany(self.insert_events_statement, rows)
+            _insert_keys_sqlite(c, record_keys)
 
 
 WAL_AUTOCHECKPOINT_PAGES = 10_000
@@ -224,3 +247,98 @@ class TunedSQLiteFactory(SQLiteFactory):
         self.datastore.pool = TunedSQLiteConnectionPool(
             db_name=old.db_name, lock_timeout=old.lock_timeout
         )
+
+
+# --- the idempotency keys of applied records -------------------------------------------
+
+RECORD_KEYS_TABLE = "hallwatch_record_keys"
+"""(source, record_id) -> the stream it was applied to and the digest of its content.
+
+Written in the same transaction as the events the record caused, so a key is
+there exactly when its events are: the same key again with the same content is
+a duplicate, with other content (or on another stream) a conflict.
+"""
+
+
+def _insert_keys_sqlite(c: SQLiteCursor, keys: Sequence[tuple[str, str, str]] | None) -> None:
+    if keys:
+        c.executemany(
+            f"INSERT INTO {RECORD_KEYS_TABLE} (key, stream, digest) VALUES (?, ?, ?)", keys
+        )
+
+
+class KeyedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    """PostgreSQL recorder that also records the idempotency keys of applied records."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.record_keys_table = f"{events_table_name}_record_keys"
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} "
+                "(key text PRIMARY KEY, stream text NOT NULL, digest text NOT NULL)"
+            ).format(
+                schema=Identifier(self.datastore.schema),
+                table=Identifier(self.record_keys_table),
+            )
+        )
+        # Notification ids numbered under the table lock, not by the sequence: a
+        # rolled-back insert (a write conflict) then leaves no hole that verify would
+        # have to take for a deleted event (docs/tamper-evidence.md).
+        self.insert_events_statement = SQL(
+            "INSERT INTO {schema}.{table} AS t "
+            "(originator_id, originator_version, topic, state, notification_id) "
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state, "
+            "(SELECT COALESCE(MAX(notification_id), 0) FROM {schema}.{table}) + e.n "
+            "FROM unnest(%s::{schema}.{stored_event_type}[]) WITH ORDINALITY "
+            "AS e(originator_id, originator_version, topic, state, n) "
+            "RETURNING notification_id"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            stored_event_type=Identifier(self.stored_event_type_name),
+        )
+        self.sql_insert_keys = SQL(
+            "INSERT INTO {schema}.{table} (key, stream, digest) VALUES (%s, %s, %s)"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.record_keys_table))
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        keys = kwargs.get("record_keys")
+        if keys:
+            curs.executemany(self.sql_insert_keys, keys)
+
+
+class KeyedPostgresFactory(PostgresFactory):
+    """PostgreSQL event store for hallwatch: events plus the records' idempotency keys."""
+
+    application_recorder_class = KeyedPostgresApplicationRecorder
+
+
+def select_record_keys(
+    recorder: Any, keys: Sequence[str], chunk: int = 900
+) -> dict[str, tuple[str, str]]:
+    """The stored (stream, digest) of each key already applied; absent keys are new."""
+    out: dict[str, tuple[str, str]] = {}
+    if isinstance(recorder, BatchSQLiteRecorder):
+        for i in range(0, len(keys), chunk):
+            part = keys[i : i + chunk]
+            marks = ",".join("?" * len(part))
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(
+                    f"SELECT key, stream, digest FROM {RECORD_KEYS_TABLE} WHERE key IN ({marks})",
+                    list(part),
+                )
+                for row in c.fetchall():
+                    out[row[0]] = (row[1], row[2])
+    elif isinstance(recorder, KeyedPostgresApplicationRecorder):
+        query = SQL("SELECT key, stream, digest FROM {schema}.{table} WHERE key = ANY(%s)").format(
+            schema=Identifier(recorder.datastore.schema),
+            table=Identifier(recorder.record_keys_table),
+        )
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(query, [list(keys)])
+            for row in c.fetchall():
+                out[row["key"]] = (row["stream"], row["digest"])
+    return out

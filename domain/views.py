@@ -27,6 +27,7 @@ from domain.model import (
     HallAggregate,
     SupervisionOrder,
 )
+from domain.privacy import mask_name
 
 ALERT_KINDS = (
     "case_warning",
@@ -84,6 +85,15 @@ def case_alerts(case: Case, now: datetime) -> list[str]:
         ):
             out.append("step_overdue")
             break
+    else:
+        waiting, due = case.next_step, case.next_step_due
+        if (
+            waiting is not None
+            and not case.steps[waiting].running
+            and case.status not in (SUSPENDED, CORRECTION_PAUSED, CONCLUDED)
+            and _passed(due, now)
+        ):
+            out.append("step_overdue")
     if case.status == AWAITING_INTAKE and _passed(case.intake_due_date, now):
         out.append("intake_overdue")
     if case.rating_answer_due is not None:
@@ -125,6 +135,8 @@ def event_row(agg_cls: type[HallAggregate], e: HallAggregate.Event) -> dict[str,
             "_stored_bytes",
         )
     }
+    if isinstance(fields.get("applicant_name"), str):  # views leave the store: name masked
+        fields["applicant_name"] = mask_name(fields["applicant_name"])
     return {
         "version": e.originator_version,
         "type": agg_cls.event_type(e),
@@ -153,7 +165,7 @@ def case_view(case: Case, events: Sequence[HallAggregate.Event], now: datetime) 
         "town": case.town,
         "channel": case.channel,
         "applicant_kind": case.applicant_kind,
-        "applicant_name": case.applicant_name,
+        "applicant_name": mask_name(case.applicant_name),
         "bundle_id": case.bundle_id,
         "status": case.status,
         "submitted_at": _iso(case.submitted_at),

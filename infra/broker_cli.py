@@ -3,6 +3,8 @@
 Registered in the main CLI with ``cli.add_command(broker)``; also runs alone
 (``python -m infra.broker_cli status``). The data folder comes from the main
 CLI's settings when there are any, else ``HALLWATCH_DATA_DIR`` or ``./.hallwatch``.
+Output is plain text (click, no markup); paths, addresses and errors go through
+``printable`` so that no control character reaches the terminal.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import click
 import orjson
 
 from infra.broker import BrokerConfig, BrokerError, LocalBroker
+from infra.cli_support import printable
 
 KAFKA_PORT_VAR = "HALLWATCH_KAFKA_PORT"
 S3_PORT_VAR = "HALLWATCH_S3_PORT"
@@ -71,7 +74,7 @@ def _broker() -> LocalBroker:
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {printable(message)}", err=True)
     sys.exit(code)
 
 
@@ -86,7 +89,9 @@ def start(timeout: float) -> None:
     """Start the broker in the background (nothing happens if it is already running)."""
     external = external_bootstrap(os.environ)
     if external:
-        click.echo(f"{BOOTSTRAP_VAR} is set ({external}): using that broker, nothing started.")
+        click.echo(
+            f"{BOOTSTRAP_VAR} is set ({printable(external)}): using that broker, nothing started."
+        )
         return
     b = _broker()
     was_running = b.status()["running"]
@@ -98,9 +103,9 @@ def start(timeout: float) -> None:
     st = b.status()
     how = "already running" if was_running else f"started in {time.monotonic() - began:.1f} s"
     click.echo(
-        f"broker {how}: Kafka at {b.bootstrap_servers} "
+        f"broker {how}: Kafka at {printable(b.bootstrap_servers)} "
         f"(tansu pid {st['tansu']['pid']}, rclone pid {st['rclone']['pid']} "
-        f"on port {st['rclone']['port']}); data in {st['data_dir']}"
+        f"on port {st['rclone']['port']}); data in {printable(st['data_dir'])}"
     )
 
 
@@ -117,7 +122,9 @@ def stop(timeout: float) -> None:
     click.echo("broker stopped." if was_running else "broker was not running.")
     external = external_bootstrap(os.environ)
     if external:
-        click.echo(f"({BOOTSTRAP_VAR} is set: hallwatch uses {external}, not a local broker.)")
+        click.echo(
+            f"({BOOTSTRAP_VAR} is set: hallwatch uses {printable(external)}, not a local broker.)"
+        )
 
 
 @broker.command()
@@ -132,15 +139,15 @@ def status(as_json: bool) -> None:
         click.echo(orjson.dumps(st, option=orjson.OPT_INDENT_2).decode())
     else:
         if external:
-            click.echo(f"{BOOTSTRAP_VAR} is set: hallwatch uses {external}.")
+            click.echo(f"{BOOTSTRAP_VAR} is set: hallwatch uses {printable(external)}.")
         state = "running" if st["running"] else "not running"
-        click.echo(f"local broker {state}: Kafka at {st['bootstrap_servers']}")
+        click.echo(f"local broker {state}: Kafka at {printable(st['bootstrap_servers'])}")
         for name in ("tansu", "rclone"):
             p = st[name]
             click.echo(
                 f"  {name:<6} pid {p['pid'] or '-':<8} alive {'yes' if p['alive'] else 'no':<4}"
                 f" port {p['port']:<6} listening {'yes' if p['listening'] else 'no':<4}"
-                f" log {p['log']}"
+                f" log {printable(p['log'])}"
             )
     if not st["running"] and not external:
         sys.exit(1)

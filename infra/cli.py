@@ -15,7 +15,6 @@ from typing import IO, Any
 
 import click
 import orjson
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -25,15 +24,23 @@ from domain.calendar import CalendarOverrideError
 from domain.catalogue import CatalogueError, parse_catalogue, sample_catalogue_path
 from domain.errors import DomainError
 from domain.model import Case, Complaint, SupervisionOrder
+from domain.privacy import redact_raw, scrub
 from domain.views import applicant_view, case_view, complaint_view, order_view
-from infra.cli_support import parse_as_of, print_json
+from infra.cli_support import (
+    make_console,
+    open_private,
+    parse_as_of,
+    print_json,
+    private_dir,
+    safe,
+)
 from infra.settings import Settings, SettingsError, from_env
 from infra.signals import stop_on_signals
 from infra.tuning import tune_for_intake
 from infra.wiring import open_app
 
-console = Console()
-err = Console(stderr=True)
+console = make_console()
+err = make_console(stderr=True)
 
 
 @dataclass
@@ -42,7 +49,7 @@ class Ctx:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {safe(message)}", highlight=False)
     sys.exit(code)
 
 
@@ -103,13 +110,13 @@ def catalog_load(ctx: Ctx, file: Path) -> None:
     with _app(ctx) as app:
         result = app.load_catalogue(parsed, loaded_from=file.name)
     console.print(
-        f"catalogue {file}: [green]{result.added} new item versions[/], "
+        f"catalogue {safe(file)}: [green]{result.added} new item versions[/], "
         f"{result.unchanged} unchanged, [red]{len(result.refusals)} refused[/]"
     )
     if result.refusals:
         raw = {r.line: r.raw for r in parsed.refusals}
         out = _rejects_path(ctx.settings, file, None)
-        with out.open("ab") as f:
+        with open_private(out) as f:
             for line, reason in result.refusals:
                 f.write(
                     orjson.dumps(
@@ -119,9 +126,9 @@ def catalog_load(ctx: Ctx, file: Path) -> None:
                 )
         table = Table("line", "reason", title="refused rows")
         for line, reason in result.refusals:
-            table.add_row(str(line), reason)
+            table.add_row(str(line), safe(reason))
         console.print(table)
-        console.print(f"refused rows kept in {out}")
+        console.print(f"refused rows kept in {safe(out)}")
         sys.exit(1)
 
 
@@ -146,13 +153,13 @@ def catalog_show(ctx: Ctx, item_code: str | None, as_json: bool) -> None:
     table = Table("item", "name", "department", "category", "法定", "承诺", "steps", "from")
     for v in versions:
         table.add_row(
-            v.item_code,
-            v.item_name,
-            v.department,
-            str(v.category),
+            safe(v.item_code),
+            safe(v.item_name),
+            safe(v.department),
+            safe(v.category),
             str(v.statutory_days),
             str(v.promised_days),
-            ";".join(f"{s.name}:{s.days}" for s in v.steps),
+            safe(";".join(f"{s.name}:{s.days}" for s in v.steps)),
             v.valid_from.isoformat(),
         )
     console.print(table)
@@ -163,9 +170,10 @@ def catalog_show(ctx: Ctx, item_code: str | None, as_json: bool) -> None:
 
 def _rejects_path(settings: Settings, source: Path, explicit: Path | None) -> Path:
     if explicit is not None:
-        explicit.parent.mkdir(parents=True, exist_ok=True)
+        if not explicit.parent.exists():  # a folder we create is owner-only; yours stays yours
+            private_dir(explicit.parent)
         return explicit
-    settings.rejects_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.rejects_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return settings.rejects_dir / f"{source.stem or 'stdin'}-{stamp}.rejected.jsonl"
 
@@ -178,17 +186,21 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
 
 
 def _reject_line(file: str, line: int, raw: bytes, outcome: Outcome) -> bytes:
+    """One reject-file line: the record with its applicant id and query code redacted
+    and the name masked (also when it does not parse), and a reason that does not
+    quote them either (PIPL)."""
     entry: dict[str, Any] = {
         "file": file,
         "line": line,
-        "reason": outcome.reason,
+        "reason": scrub(outcome.reason or "", raw),
         "record_id": outcome.record_id,
         "kind": outcome.kind,
     }
+    redacted = redact_raw(raw)
     try:
-        entry["record"] = raw.decode("utf-8")
+        entry["record"] = redacted.decode("utf-8")
     except UnicodeDecodeError:
-        entry["record_base64"] = base64.b64encode(raw).decode()
+        entry["record_base64"] = base64.b64encode(redacted).decode()
     return orjson.dumps(entry) + b"\n"
 
 
@@ -229,7 +241,7 @@ def ingest(ctx: Ctx, file: Path, rejects: Path | None, batch_size: int | None, q
             transient=False,
         ) as progress,
     ):
-        task = progress.add_task(f"ingest {file.name}", total=total_bytes or None, records=0)
+        task = progress.add_task(f"ingest {safe(file.name)}", total=total_bytes or None, records=0)
         batch: list[tuple[int, bytes]] = []
 
         def flush() -> None:
@@ -238,10 +250,10 @@ def ingest(ctx: Ctx, file: Path, rejects: Path | None, batch_size: int | None, q
             for (line, raw), outcome in zip(batch, outcomes, strict=True):
                 counts[(outcome.kind or "?", outcome.status)] += 1
                 if outcome.status == REFUSED:
-                    reasons[(outcome.reason or "")[:120]] += 1
+                    reasons[scrub(outcome.reason or "", raw)[:120]] += 1
                     if reject_file is None:
                         reject_path = _rejects_path(ctx.settings, file, rejects)
-                        reject_file = reject_path.open("ab")
+                        reject_file = open_private(reject_path)
                     reject_file.write(_reject_line(str(file), line, raw, outcome))
             progress.update(task, advance=sum(len(raw) + 1 for _, raw in batch), records=n_records)
             batch.clear()
@@ -261,25 +273,50 @@ def ingest(ctx: Ctx, file: Path, rejects: Path | None, batch_size: int | None, q
                 stream.close()
     elapsed = time.perf_counter() - started
     _print_ingest_summary(file, counts, reasons, n_records, elapsed)
+    anchored = _anchor(ctx, "ingest")
     refused = sum(v for (_, status), v in counts.items() if status == REFUSED)
+    if not anchored:
+        sys.exit(1)
     if refused:
         console.print(
-            f"[red]{refused} records refused[/]; kept with their reasons in {reject_path}"
+            f"[red]{refused} records refused[/]; kept with their reasons in {safe(reject_path)}"
         )
         sys.exit(1)
+
+
+def _anchor(ctx: Ctx, writer: str) -> bool:
+    """Sign a checkpoint of the store (docs/tamper-evidence.md); False when it does not verify."""
+    from domain.checkpoint import CheckpointRefused
+    from infra.anchors import Anchoring
+
+    with _app(ctx) as app:
+        try:
+            cp = Anchoring(app, ctx.settings, writer).checkpoint()
+        except SettingsError as e:
+            _fail(str(e))
+            raise
+        except CheckpointRefused as e:
+            console.print(f"[bold red]TAMPERED[/]: {safe(e)}", highlight=False)
+            return False
+    if cp is not None:
+        console.print(
+            f"checkpoint #{cp.position} signed and appended to {safe(ctx.settings.anchor_file)}",
+            highlight=False,
+        )
+    return True
 
 
 def _print_ingest_summary(
     file: Path, counts: Counter[tuple[str, str]], reasons: Counter[str], n: int, elapsed: float
 ) -> None:
     kinds = sorted({k for k, _ in counts})
-    table = Table("kind", "applied", "duplicate", "refused", title=f"ingest {file}")
+    table = Table("kind", "applied", "duplicate", "refused", title=f"ingest {safe(file)}")
     tot = Counter[str]()
     for k in kinds:
         row = [counts[(k, s)] for s in ("applied", DUPLICATE, REFUSED)]
         for s, v in zip(("applied", DUPLICATE, REFUSED), row, strict=True):
             tot[s] += v
-        table.add_row(k, *(str(v) for v in row))
+        table.add_row(safe(k), *(str(v) for v in row))
     table.add_row("[bold]total", *(f"[bold]{tot[s]}" for s in ("applied", DUPLICATE, REFUSED)))
     console.print(table)
     rate = n / elapsed if elapsed > 0 else 0.0
@@ -287,7 +324,7 @@ def _print_ingest_summary(
     if reasons:
         rt = Table("count", "reason", title="refusal reasons")
         for reason, c in reasons.most_common(10):
-            rt.add_row(str(c), reason)
+            rt.add_row(str(c), safe(reason))
         console.print(rt)
 
 
@@ -354,26 +391,28 @@ def _print_case(v: dict[str, Any]) -> None:
         ("concluded", "concluded_at"),
     ):
         if v.get(key) is not None:
-            head.add_row(f"[bold]{label}", str(v[key]))
+            head.add_row(f"[bold]{label}", safe(v[key]))
     head.add_row("[bold]overdue", "[red]yes" if v["overdue"] else "no")
-    flags = ", ".join(v["flags"]) or "none"
+    flags = safe(", ".join(v["flags"])) or "none"
     head.add_row("[bold]flags", f"[yellow]{flags}" if v["flags"] else flags)
     console.print(head)
     steps = Table("step", "days", "started", "due", "completed", "decision", "handler")
     for s in v["steps"]:
         style = "red" if s["overdue"] else ""
         steps.add_row(
-            s["step"],
-            str(s["days"]),
-            s["started_on"] or "",
-            s["due_date"] or "",
-            s["completed_on"] or "",
-            s["decision"] or "",
-            s["handler"] or "",
+            safe(s["step"]),
+            safe(s["days"]),
+            safe(s["started_on"]),
+            safe(s["due_date"]),
+            safe(s["completed_on"]),
+            safe(s["decision"]),
+            safe(s["handler"]),
             style=style,
         )
     console.print(steps)
-    hist = Table("v", "type", "occurred", "recorded", "detail", title=f"history as of {v['as_of']}")
+    hist = Table(
+        "v", "type", "occurred", "recorded", "detail", title=f"history as of {safe(v['as_of'])}"
+    )
     for e in v["events"]:
         detail = ", ".join(
             f"{k}={val}" for k, val in e["data"].items() if val not in (None, "", ())
@@ -381,10 +420,10 @@ def _print_case(v: dict[str, Any]) -> None:
         style = "yellow" if e["type"].endswith("violation_flagged") else ""
         hist.add_row(
             str(e["version"]),
-            e["type"],
-            e["occurred_at"],
-            e["recorded_at"],
-            detail[:90],
+            safe(e["type"]),
+            safe(e["occurred_at"]),
+            safe(e["recorded_at"]),
+            safe(detail[:90]),
             style=style,
         )
     console.print(hist)
@@ -415,11 +454,11 @@ def track(ctx: Ctx, receipt_no: str, query_code: str, as_json: bool) -> None:
         return
     for v in views:
         console.print(
-            f"[bold]{v['item_name']}[/] ({v['department']}): {v['status']}, "
-            f"expected completion {v['expected_completion']}"
+            f"[bold]{safe(v['item_name'])}[/] ({safe(v['department'])}): {safe(v['status'])}, "
+            f"expected completion {safe(v['expected_completion'])}"
         )
         for h in v["history"]:
-            console.print(f"  {h['occurred_at']}  {h['type']}")
+            console.print(f"  {safe(h['occurred_at'])}  {safe(h['type'])}")
 
 
 @cli.command()
@@ -444,12 +483,12 @@ def complaint(ctx: Ctx, ref: str, as_of: str | None, as_json: bool) -> None:
         print_json(view)
         return
     console.print(
-        f"[bold]complaint {view['complaint_id']}[/] about "
-        f"{view['case_id'] or view['department']}: {view['status']}; "
-        f"flags: {', '.join(view['flags']) or 'none'}"
+        f"[bold]complaint {safe(view['complaint_id'])}[/] about "
+        f"{safe(view['case_id'] or view['department'])}: {safe(view['status'])}; "
+        f"flags: {safe(', '.join(view['flags'])) or 'none'}"
     )
     for ev in view["events"]:
-        console.print(f"  {ev['occurred_at']}  {ev['type']}")
+        console.print(f"  {safe(ev['occurred_at'])}  {safe(ev['type'])}")
 
 
 @cli.command()
@@ -470,8 +509,9 @@ def order(ctx: Ctx, ref: str, as_json: bool) -> None:
         print_json(view)
         return
     console.print(
-        f"[bold]order {view['order_id']}[/] by {view['inspector']} to {view['department']}: "
-        f"{view['status']}, due {view['due_date']}; flags: {', '.join(view['flags']) or 'none'}"
+        f"[bold]order {safe(view['order_id'])}[/] by {safe(view['inspector'])} to "
+        f"{safe(view['department'])}: {safe(view['status'])}, due {safe(view['due_date'])}; "
+        f"flags: {safe(', '.join(view['flags'])) or 'none'}"
     )
 
 
@@ -479,46 +519,149 @@ def order(ctx: Ctx, ref: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--checkpoint",
+    "write_checkpoint",
+    is_flag=True,
+    help="After a clean check, sign a checkpoint and append it to the anchor file.",
+)
+@click.option(
+    "--anchors",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Anchor file to check against (default HALLWATCH_ANCHOR_FILE, <data>/anchors.jsonl).",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A pinned copy of the checkpoints' public key (default HALLWATCH_VERIFY_KEY_FILE).",
+)
+@click.option(
+    "--against-topic", is_flag=True, help="Also hold the store against the events topic."
+)
+@click.option(
+    "--topic-idle",
+    type=click.FloatRange(0.5, 600),
+    default=5.0,
+    show_default=True,
+    help="Seconds without a message after which the topic counts as read.",
+)
 @click.pass_obj
-def verify(ctx: Ctx, as_json: bool) -> None:
-    """Recompute every stream's hash chain; exit 1 and name the first bad event on tampering."""
+def verify(
+    ctx: Ctx,
+    as_json: bool,
+    write_checkpoint: bool = False,
+    anchors: Path | None = None,
+    public_key: Path | None = None,
+    against_topic: bool = False,
+    topic_idle: float = 5.0,
+) -> None:
+    """Check every keyed hash chain, the notification sequence and every signed checkpoint;
+    exit 1 naming the first bad event or missing range (docs/tamper-evidence.md)."""
+    from domain.checkpoint import CheckpointRefused
+    from infra.anchors import Anchoring, verify_store
+
+    settings = ctx.settings.with_overrides(anchor_path=anchors, verify_key_file=public_key)
+    topic_events: list[dict[str, Any]] | None = None
+    if against_topic:
+        from infra.kafka import consumer
+        from streams.tail import TailFilter, tail_events
+
+        servers = _kafka(ctx)
+        try:
+            topic_events = list(
+                tail_events(
+                    lambda: consumer(servers, None),
+                    settings.events_topic,
+                    TailFilter(),
+                    follow=False,
+                    idle_seconds=topic_idle,
+                )
+            )
+        except Exception as e:
+            _fail(f"cannot read the events topic {settings.events_topic} on {servers}: {e}")
+
+    def progress(n: int) -> None:
+        if n % 100_000 == 0:
+            err.print(f"verify: {n:,} events checked", highlight=False)
+
+    started = time.perf_counter()
+    written = None
+    refused: str | None = None
     with _app(ctx) as app:
-        report = app.verify()
-    breaks = report.breaks or []
+        try:
+            report = verify_store(app, settings, topic_events=topic_events, progress=progress)
+        except SettingsError as e:
+            _fail(str(e))
+            raise
+        if write_checkpoint and report.ok:
+            anchoring = Anchoring(app, settings, "verify")
+            try:
+                written = anchoring.checkpoint()
+            except CheckpointRefused as e:
+                refused = str(e)
+    elapsed = time.perf_counter() - started
+    first = report.first
     if as_json:
         print_json(
             {
                 "ok": report.ok,
                 "events": report.events,
                 "streams": report.streams,
-                "breaks": [
-                    {
-                        "notification_id": b.notification_id,
-                        "stream_id": str(b.stream_id),
-                        "version": b.version,
-                        "topic": b.topic,
-                        "reason": b.reason,
-                    }
-                    for b in breaks
-                ],
+                "last_notification_id": report.last_id,
+                "anchor_file": report.anchor_file,
+                "public_key": report.key_source,
+                "checkpoints_checked": report.checkpoints,
+                "topic_events": report.topic_events,
+                "topic_checkpoints": report.topic_checkpoints,
+                "first": first.as_dict() if first else None,
+                "problems": [b.as_dict() for b in report.problems],
+                "anchor_problems": report.anchor_problems,
+                "notes": report.notes,
+                "checkpoint_written": None
+                if written is None
+                else {"position": written.position, "events": written.events},
+                "checkpoint_refused": refused,
+                "seconds": round(elapsed, 3),
             }
         )
-    elif report.ok:
-        console.print(
-            f"[green]ok[/]: {report.events} events in {report.streams} streams, every hash "
-            "chain intact"
-        )
     else:
-        first = breaks[0]
-        console.print(
-            f"[bold red]TAMPERED[/]: first bad event is #{first.notification_id} "
-            f"(stream {first.stream_id}, version {first.version}, {first.topic.split(':')[-1]}): "
-            f"{first.reason}"
-        )
-        if len(breaks) > 1:
-            console.print(f"{len(breaks)} streams broken in all")
-    if not report.ok:
+        for note in report.notes:
+            err.print(f"[yellow]note:[/] {safe(note)}", highlight=False)
+        if report.ok:
+            rate = report.events / elapsed if elapsed > 0 else 0.0
+            topic = (
+                f", {report.topic_events:,} published events match the topic"
+                if report.topic_events is not None
+                else ""
+            )
+            console.print(
+                f"[green]ok[/]: {report.events:,} events in {report.streams:,} streams "
+                f"(#1..#{report.last_id}): every hash chain intact (keyed), no gap, "
+                f"{report.checkpoints} signed checkpoints hold{topic} "
+                f"({elapsed:.1f} s, {rate:,.0f} events/s)",
+                highlight=False,
+            )
+        for problem in report.anchor_problems:
+            console.print(f"[bold red]TAMPERED[/]: {safe(problem)}", highlight=False)
+        if first is not None:
+            label = "first bad event " if first.stream_id is not None else ""
+            console.print(
+                f"[bold red]TAMPERED[/]: {label}{safe(first.describe())}", highlight=False
+            )
+            for b in [b for b in report.problems if b is not first][:9]:
+                console.print(f"  also {safe(b.describe())}", highlight=False)
+            if len(report.problems) > 1:
+                console.print(f"{len(report.problems)} problems in all", highlight=False)
+        if written is not None:
+            console.print(
+                f"checkpoint #{written.position} ({written.events:,} events) signed and "
+                f"appended to {safe(settings.anchor_file)}",
+                highlight=False,
+            )
+        if refused is not None:
+            console.print(f"[bold red]TAMPERED[/]: {safe(refused)}", highlight=False)
+    if not report.ok or refused is not None:
         sys.exit(1)
 
 
@@ -544,34 +687,57 @@ def _kafka(ctx: Ctx) -> str:
 @cli.command()
 @click.option("--until-idle", is_flag=True, help="Stop once every stored event is published.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.option(
+    "--checkpoint-every",
+    type=click.FloatRange(1, 86_400),
+    default=60.0,
+    show_default=True,
+    help="Seconds between signed checkpoints (one is also made at the end of a run).",
+)
 @click.pass_obj
-def relay(ctx: Ctx, until_idle: bool, batch_size: int) -> None:
+def relay(ctx: Ctx, until_idle: bool, batch_size: int, checkpoint_every: float = 60.0) -> None:
     """Publish every stored event to the events topic as a CloudEvent (outbox relay)."""
+    from infra.anchors import Anchoring, relay_checkpointer
     from infra.kafka import producer
-    from streams.relay import OutboxRelay
+    from streams.relay import OutboxRelay, UnpublishableEvent
 
     servers = _kafka(ctx)
     stop = stop_on_signals()
     with _app(ctx) as app:
+        try:
+            anchoring = Anchoring(app, ctx.settings, "relay")
+        except SettingsError as e:
+            _fail(str(e))
+            raise
         r = OutboxRelay(
             app.recorder,
             lambda: producer(servers),
             topic=ctx.settings.events_topic,
             source=ctx.settings.hall,
             batch_size=batch_size,
+            checkpointer=relay_checkpointer(anchoring),
+            checkpoint_every=checkpoint_every,
         )
         err.print(
             f"relay: {ctx.settings.events_topic} on {servers}, from position {r.stats.position}"
         )
         try:
             stats = r.run(
-                stop, until_idle=until_idle, on_error=lambda e: err.print(f"relay: {e}; retrying")
+                stop,
+                until_idle=until_idle,
+                on_error=lambda e: err.print(f"relay: {safe(e)}; retrying"),
             )
+        except UnpublishableEvent as e:
+            _fail(f"relay stopped: {e}", code=1)
+            raise
         finally:
             close = getattr(r.producer, "close", None)
             if close is not None:
                 close(timeout=10)
-    console.print(f"relay: {stats.published} events published, position {stats.position}")
+    console.print(
+        f"relay: {stats.published} events published, position {stats.position}, "
+        f"{stats.checkpoints} signed checkpoints"
+    )
 
 
 @cli.command()
@@ -581,7 +747,7 @@ def relay(ctx: Ctx, until_idle: bool, batch_size: int) -> None:
 def intake(ctx: Ctx, until_idle: bool, group: str) -> None:
     """Apply intake records from the intake topic; refused ones go to the dead-letter topic."""
     from infra.kafka import consumer, producer
-    from streams.intake import KafkaIntake
+    from streams.intake import KafkaIntake, NoAssignment
 
     servers = _kafka(ctx)
     tune_for_intake()
@@ -602,14 +768,20 @@ def intake(ctx: Ctx, until_idle: bool, group: str) -> None:
         )
         try:
             stats = worker.run(
-                stop, until_idle=until_idle, on_error=lambda e: err.print(f"intake: {e}; retrying")
+                stop,
+                until_idle=until_idle,
+                on_error=lambda e: err.print(f"intake: {safe(e)}; retrying"),
             )
+        except NoAssignment as e:
+            _fail(f"intake: {e}", code=1)
+            raise
         finally:
-            cons.close()
+            cons.close()  # leaves the group, so the next member gets the partitions at once
             dlq.close(timeout=10)
     console.print(
         f"intake: {stats.applied} applied, {stats.duplicates} duplicates, "
-        f"{stats.refused} refused (dead-lettered)"
+        f"{stats.refused} refused (dead-lettered, {stats.unapplicable} of them because "
+        f"they could not be applied)"
     )
 
 
@@ -642,7 +814,7 @@ def tail(
         if as_json:
             sys.stdout.write(orjson.dumps(event).decode() + "\n")
         else:
-            console.print(format_line(event), highlight=False)
+            console.print(safe(format_line(event)), highlight=False)
 
 
 # --- alerting -----------------------------------------------------------------------------
@@ -699,7 +871,7 @@ def demo(click_ctx: click.Context) -> None:
             _fail("the sample records were refused in part; see above")
     with _app(ctx) as app:
         pick = _interesting_case(app)
-    console.print(f"[bold]3. a case with supervision flags[/]: hallwatch case {pick}")
+    console.print(f"[bold]3. a case with supervision flags[/]: hallwatch case {safe(pick)}")
     click_ctx.invoke(case_cmd, ref=pick, as_of=None, as_json=False, show_code=False)
     console.print("[bold]4. hallwatch verify[/]")
     click_ctx.invoke(verify, as_json=False)

@@ -28,6 +28,10 @@ class Settings:
     database_url: str | None = None
     calendar_overrides: Path | None = None
     secret_key: bytes | None = None
+    secret_key_file: Path | None = None
+    signing_key_file: Path | None = None
+    anchor_path: Path | None = None
+    verify_key_file: Path | None = None
     hall: str = "hallwatch"
     batch_size: int = 500
     policy: Policy = field(default_factory=Policy)
@@ -75,19 +79,57 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
 
+    @property
+    def anchor_file(self) -> Path:
+        """Where checkpoints are appended (inspectors keep a copy): docs/tamper-evidence.md."""
+        return self.anchor_path or self.data_dir / "anchors.jsonl"
+
+    @property
+    def public_key_file(self) -> Path:
+        """The checkpoints' verification key: a pinned copy, or the one beside the anchors."""
+        return self.verify_key_file or self.anchor_file.with_suffix(".pub")
+
     def key(self) -> bytes:
-        """The secret for keyed hashes; created once in the data folder if not given."""
+        """The secret for keyed hashes and the hash chain: ``HALLWATCH_SECRET_KEY``, else
+        ``HALLWATCH_SECRET_KEY_FILE``, else (demo only) created once in the data folder."""
         if self.secret_key:
             return self.secret_key
+        if self.secret_key_file is not None:
+            return read_secret_file(self.secret_key_file, "HALLWATCH_SECRET_KEY_FILE")
         path = self.data_dir / "secret.key"
         if path.exists():
-            return bytes.fromhex(path.read_text().strip())
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+            return read_secret_file(path, "secret key")
         key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key.hex())
+        write_owner_only(path, key.hex().encode())
         return key
+
+
+def read_secret_file(path: Path, name: str) -> bytes:
+    """A hex key (≥ 16 bytes) from a file; a clear error naming the file otherwise."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise SettingsError(f"{name} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"{name} {path}: cannot read it ({e})") from None
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise SettingsError(f"{name} {path}: not a hex string") from None
+    if len(key) < 16:
+        raise SettingsError(f"{name} {path}: use at least 16 bytes (32 hex digits)")
+    return key
+
+
+def write_owner_only(path: Path, content: bytes) -> None:
+    """Create ``path`` readable by its owner only (0600), its folder 0700 if new."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -128,11 +170,20 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     if url:
         check_database_url(url)
     overrides = env.get("HALLWATCH_CALENDAR_OVERRIDES")
+
+    def path(name: str) -> Path | None:
+        raw = env.get(name)
+        return Path(raw) if raw else None
+
     return Settings(
         data_dir=Path(env.get("HALLWATCH_DATA_DIR") or ".hallwatch"),
         database_url=url,
         calendar_overrides=Path(overrides) if overrides else None,
         secret_key=key,
+        secret_key_file=path("HALLWATCH_SECRET_KEY_FILE"),
+        signing_key_file=path("HALLWATCH_SIGNING_KEY_FILE"),
+        anchor_path=path("HALLWATCH_ANCHOR_FILE"),
+        verify_key_file=path("HALLWATCH_VERIFY_KEY_FILE"),
         hall=env.get("HALLWATCH_HALL") or "hallwatch",
         batch_size=_int(env, "HALLWATCH_BATCH_SIZE", 500),
         kafka_bootstrap=env.get("HALLWATCH_KAFKA_BOOTSTRAP") or None,
@@ -181,7 +232,8 @@ def check_database_url(url: str) -> None:
 def eventsourcing_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing library's settings for the configured event store."""
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # owner-only: the event store holds applicant names in clear
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "domain.storage:TunedSQLiteFactory",
             "SQLITE_DBNAME": str(settings.sqlite_path),
@@ -189,7 +241,7 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         }
     p = urlparse(settings.database_url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "domain.storage:KeyedPostgresFactory",
         "POSTGRES_DBNAME": unquote(p.path.lstrip("/")),
         "POSTGRES_HOST": p.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(p.port or 5432),

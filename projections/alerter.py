@@ -153,6 +153,7 @@ class Alerter:
                     step=due.step,
                     at=due.at,
                     now=now,
+                    chain_key=self.app.chain_key,
                 ):
                     did = True
                     raised += 1

@@ -29,7 +29,15 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from domain.views import ALERT_KINDS, VIOLATION_KINDS
-from infra.cli_support import parse_as_of, print_json
+from infra.cli_support import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    make_console,
+    parse_as_of,
+    print_json,
+    printable,
+    safe,
+)
 from infra.signals import stop_on_signals
 from projections import kpi, queries
 from projections.clickhouse import ClickHouse, ClickHouseError, connect
@@ -40,8 +48,8 @@ from projections.runner import project as run_projector
 if TYPE_CHECKING:
     from infra.settings import Settings
 
-console = Console()
-err = Console(stderr=True)
+console = make_console()
+err = make_console(stderr=True)
 _T = TypeVar("_T")
 
 
@@ -56,7 +64,7 @@ def _settings() -> Settings:
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {safe(message)}", highlight=False)
     sys.exit(code)
 
 
@@ -66,7 +74,7 @@ def _where(settings: Settings) -> str:
 
 def run_migrate(settings: Settings) -> list[str]:
     """Apply the pending ClickHouse migrations; returns their names."""
-    ch = open_writer(settings.clickhouse_target, on_wait=lambda m: err.print(f"waiting: {m}"))
+    ch = open_writer(settings.clickhouse_target, on_wait=lambda m: err.print(f"waiting: {safe(m)}"))
     try:
         return apply_migrations(ch)
     finally:
@@ -79,13 +87,13 @@ def run_project(settings: Settings, *, rebuild: bool, until_idle: bool) -> Proje
     stop = stop_on_signals()
 
     def on_error(e: Exception) -> None:
-        err.print(f"project: {e}; retrying", highlight=False)
+        err.print(f"project: {safe(e)}; retrying", highlight=False)
 
     def on_wait(message: str) -> None:
-        err.print(f"project: {message}; waiting for the lease", highlight=False)
+        err.print(f"project: {safe(message)}; waiting for the lease", highlight=False)
 
     err.print(
-        f"project: {settings.events_topic} -> ClickHouse at {_where(settings)}"
+        f"project: {safe(settings.events_topic)} -> ClickHouse at {safe(_where(settings))}"
         + (" (rebuild)" if rebuild else ""),
         highlight=False,
     )
@@ -131,7 +139,7 @@ def migrate() -> None:
     except ClickHouseError as e:
         _fail(str(e))
     if names:
-        console.print(f"migrate: applied {', '.join(names)}", highlight=False)
+        console.print(f"migrate: applied {safe(', '.join(names))}", highlight=False)
     else:
         console.print("migrate: up to date")
 
@@ -146,7 +154,7 @@ def project(rebuild: bool, until_idle: bool) -> None:
         stats = run_project(settings, rebuild=rebuild, until_idle=until_idle)
     except (ClickHouseError, TimeoutError) as e:
         _fail(str(e))
-    rows = ", ".join(f"{t} {n:,}" for t, n in sorted(stats.rows.items())) or "no rows"
+    rows = safe(", ".join(f"{t} {n:,}" for t, n in sorted(stats.rows.items()))) or "no rows"
     console.print(
         f"project: {stats.messages:,} messages, {stats.new_events:,} new events, "
         f"{stats.duplicates:,} duplicates, {stats.bad} unreadable; {rows}; "
@@ -177,7 +185,7 @@ def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _wide(width: int) -> Console:
     """Tables keep every column when piped (a terminal keeps its own width)."""
-    return console if console.is_terminal else Console(width=width)
+    return console if console.is_terminal else make_console(width=width)
 
 
 def _pct(v: Any) -> str:
@@ -205,6 +213,24 @@ def _query(run: Callable[[ClickHouse], _T]) -> _T:
         ch.close()
 
 
+def parse_month(text: str, option: str = "--month") -> kpi.Month:
+    """``--month``: YYYY-MM between FIRST_YEAR-01 and LAST_YEAR-12, else a usage error
+    naming the option (year 0000 or 9999 would overflow the month's bounds)."""
+    try:
+        month = kpi.Month.parse(text)
+    except (ValueError, OverflowError) as e:
+        raise click.BadParameter(printable(e), param_hint=option) from None
+    if not text.strip().isascii():  # int() reads full-width and other Unicode digits
+        raise click.BadParameter(
+            f"month {printable(repr(text))} is not YYYY-MM (e.g. 2026-10)", param_hint=option
+        )
+    if not FIRST_YEAR <= month.year <= LAST_YEAR:
+        raise click.BadParameter(
+            f"{month} is outside {FIRST_YEAR}-01 .. {LAST_YEAR}-12", param_hint=option
+        )
+    return month
+
+
 @click.command("rank")
 @click.option("--month", "month_text", required=True, help="The month, YYYY-MM (Asia/Shanghai).")
 @click.option(
@@ -213,22 +239,22 @@ def _query(run: Callable[[ClickHouse], _T]) -> _T:
 @click.option("--json", "as_json", is_flag=True, help="CONTRACTS §6: one object per group.")
 def rank(month_text: str, by: kpi.Grouping, as_json: bool) -> None:
     """Monthly KPIs and ranking (效能评价) by department, town or item, best first."""
-    try:
-        month = kpi.Month.parse(month_text)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--month") from None
-    rows = _query(lambda ch: kpi.rank(ch, month, by))
+    month = parse_month(month_text)
+    from infra.wiring import build_calendar  # paused cases are judged on working days
+
+    calendar = build_calendar(_settings())
+    rows = _query(lambda ch: kpi.rank(ch, month, by, calendar=calendar))
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"{month} ranking by {by} (效能评价)", title_justify="left")
+    table = Table(title=f"{month} ranking by {safe(by)} (效能评价)", title_justify="left")
     for head in ("#", by, "score", "submitted", "concluded", "on time", "overdue", "online",
                  "fully online", "visits", "satisfied", "bad", "compl./1000", "warn", "red",
                  "viol."):  # fmt: skip
         table.add_column(head, justify="left" if head == by else "right")
     for r in rows:
         table.add_row(
-            str(r["rank"]), r["group"], _num(r["score"]), _num(r["submitted"]),
+            str(r["rank"]), safe(r["group"]), _num(r["score"]), _num(r["submitted"]),
             _num(r["concluded"]), _pct(r["on_time_rate"]), _pct(r["overdue_rate"]),
             _pct(r["online_rate"]), _pct(r["fully_online_rate"]), _num(r["avg_site_visits"], 2),
             _pct(r["satisfaction_rate"]), _num(r["bad_reviews"]),
@@ -284,8 +310,9 @@ def alerts(
             else ("yellow" if r["kind"] == "case_warning" else "magenta")
         )
         table.add_row(
-            f"{r['raised_at']:%Y-%m-%d %H:%M}", f"[{colour}]{r['kind']}[/]", r["subject"],
-            r["step"], r["department"], r["town"], str(r["deadline"] or ""),
+            f"{r['raised_at']:%Y-%m-%d %H:%M}", f"[{colour}]{safe(r['kind'])}[/]",
+            safe(r["subject"]), safe(r["step"]), safe(r["department"]), safe(r["town"]),
+            safe(r["deadline"]),
             "yes" if r["open"] else "no",
         )  # fmt: skip
     _wide(150).print(table if rows else "no alerts")
@@ -336,7 +363,7 @@ def cases(
     for r in rows:
         flag = "[red]overdue[/]" if r["overdue"] else ("[yellow]warning[/]" if r["warning"] else "")
         table.add_row(
-            r["case_id"], r["receipt_no"], r["department"], r["town"], r["item_code"],
-            r["status"], str(r["due_date"] or ""), flag,
+            safe(r["case_id"]), safe(r["receipt_no"]), safe(r["department"]), safe(r["town"]),
+            safe(r["item_code"]), safe(r["status"]), safe(r["due_date"]), flag,
         )  # fmt: skip
     _wide(150).print(table if rows else "no cases")

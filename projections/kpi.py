@@ -12,7 +12,9 @@ Conventions, as the contract fixes them:
 
 * months and dates are Asia/Shanghai; "in M" means from 00:00 of the 1st of M
   (inclusive) to 00:00 of the 1st of the next month (exclusive);
-* a rate is a number in [0, 1], ``None`` when its denominator is 0;
+* a rate is a number in [0, 1], ``None`` when its denominator is 0, and exact: the
+  float nearest num / den, never rounded (the contract states no precision);
+  ``hallwatch rank``'s table rounds for display only, and ``score`` has 2 decimals;
 * a case is *concluded* by its ``concluded`` event (办结); a rejection at intake
   (不予受理) is not a conclusion;
 * duplicates never count: every table is read deduplicated (``FINAL``) and
@@ -29,13 +31,13 @@ group name.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from domain import clock
+from domain.calendar import WorkCalendar
 from projections.clickhouse import ClickHouse, quote
 from projections.queries import case_state_sql, ts
 
@@ -124,8 +126,12 @@ def on_time_rate(b: Base) -> Value:
 def overdue_rate(b: Base) -> Value:
     """(concluded late in M + open and past due at the end of M) / (concluded in M
     with a due date + open with a due date at the end of M). "Open at the end of M"
-    is the case as it stood then (its due date then, not after later pauses); a case
-    whose clock is paused then (suspended, awaiting materials) is not past due."""
+    is the case as it stood then, with the case's own due date then (never a step's,
+    nor moved by later pauses); past due means due before the 1st of the next month.
+    A case whose clock is stopped then (suspended, or a correction after acceptance)
+    is judged as a conclusion on the last day of M would be (``Case.conclude``): its
+    due date pushed by the working days in (pause start, last day of M], past due when
+    that is before the last day (a pause cannot hide a case that was already late)."""
     num = _n(b, "concluded_late") + _n(b, "open_overdue_at_end")
     return ratio(num, _n(b, "concluded_with_due") + _n(b, "open_with_due_at_end"))
 
@@ -503,21 +509,55 @@ GROUP BY grp"""
 
 
 def _open_at_end_sql(m: Month, by: Grouping) -> str:
-    """Cases open at the end of M with a due date, as they stood then (as-of the events);
-    past due then means due before the 1st of the next month."""
+    """Cases open at the end of M with a due date, as they stood then (as-of the events):
+    running ones counted, past due when due before the 1st of the next month; paused
+    ones one row per (due date, pause start), judged by :func:`_paused_past_due`."""
     g = _GROUP_COLUMN[by]
     return f"""
-SELECT {g} AS grp,
+SELECT {g} AS grp, paused,
+  if(paused, due, toDate('1970-01-01')) AS paused_due,
+  if(paused, paused_since_ts, 0) AS since_ts,
   count() AS open_with_due_at_end,
   countIf(ifNull(running AND due < toDate({quote(m.next_first_day.isoformat())}), 0))
     AS open_overdue_at_end
 FROM ({case_state_sql(m.end, strict=True)})
 WHERE status NOT IN ('concluded', 'rejected') AND due IS NOT NULL
-GROUP BY grp"""
+GROUP BY grp, paused, paused_due, since_ts"""
 
 
-def base_counts(ch: ClickHouse, m: Month, by: Grouping) -> dict[str, dict[str, float]]:
-    """Per group, every base count the KPIs need for month M (one query per source)."""
+def _paused_past_due(due: date, since: date, last_day: date, cal: WorkCalendar) -> bool:
+    """A case paused since ``since`` with ``due`` as its due date: late if concluded on
+    ``last_day``? ``Case.conclude`` pushes the due date by the working days in
+    (since, last_day] and is on time when ``last_day`` is on or before that."""
+    return last_day > cal.add_working_days(due, cal.working_days_between(since, last_day))
+
+
+def _open_at_end(
+    ch: ClickHouse, m: Month, by: Grouping, cal: WorkCalendar
+) -> dict[str, dict[str, float]]:
+    last_day = m.next_first_day - timedelta(days=1)
+    out: dict[str, dict[str, float]] = {}
+    for row in ch.query_dicts(_open_at_end_sql(m, by)):
+        grp = str(row["grp"] or "")
+        if not grp:
+            continue
+        n = int(row["open_with_due_at_end"])
+        late = int(row["open_overdue_at_end"])
+        if row["paused"]:
+            since = clock.local_date(datetime.fromtimestamp(int(row["since_ts"]), UTC))
+            late = n if _paused_past_due(row["paused_due"], since, last_day, cal) else 0
+        target = out.setdefault(grp, {"open_with_due_at_end": 0.0, "open_overdue_at_end": 0.0})
+        target["open_with_due_at_end"] += n
+        target["open_overdue_at_end"] += late
+    return out
+
+
+def base_counts(
+    ch: ClickHouse, m: Month, by: Grouping, calendar: WorkCalendar | None = None
+) -> dict[str, dict[str, float]]:
+    """Per group, every base count the KPIs need for month M (one query per source).
+    ``calendar``: the working days paused cases are judged by (default: the shipped one;
+    pass the deployment's, with its override file)."""
     out: dict[str, dict[str, float]] = {}
     for sql in (
         _cases_sql(m, by),
@@ -526,7 +566,6 @@ def base_counts(ch: ClickHouse, m: Month, by: Grouping) -> dict[str, dict[str, f
         _complaints_sql(m, by),
         _alerts_sql(m, by),
         _depth_sql(m, by),
-        _open_at_end_sql(m, by),
     ):
         for row in ch.query_dicts(sql):
             grp = str(row.pop("grp") or "")
@@ -535,16 +574,15 @@ def base_counts(ch: ClickHouse, m: Month, by: Grouping) -> dict[str, dict[str, f
             target = out.setdefault(grp, {})
             for k, v in row.items():
                 target[k] = float(v or 0)
+    for grp, counts in _open_at_end(ch, m, by, calendar or WorkCalendar.default()).items():
+        out.setdefault(grp, {}).update(counts)
     return out
 
 
 def kpis_of(base: Base) -> dict[str, Value]:
-    """Every KPI of one group, in registry order."""
-    values: dict[str, Value] = {}
-    for k in KPIS:
-        v = k(base)
-        values[k.key] = round(v, 6) if isinstance(v, float) and math.isfinite(v) else v
-    return values
+    """Every KPI of one group, in registry order, exact (a rate is the float nearest
+    num / den: nothing is rounded here; displays round)."""
+    return {k.key: k(base) for k in KPIS}
 
 
 def _relevant(base: Base) -> bool:
@@ -556,13 +594,15 @@ def _relevant(base: Base) -> bool:
     )  # fmt: skip
 
 
-def rank(ch: ClickHouse, month: Month, by: Grouping) -> list[dict[str, Any]]:
+def rank(
+    ch: ClickHouse, month: Month, by: Grouping, *, calendar: WorkCalendar | None = None
+) -> list[dict[str, Any]]:
     """The month's ranking: one object per group, best first, each with ``group``,
-    ``rank``, ``score`` and every KPI (CONTRACTS §6 keys first)."""
+    ``rank``, ``score`` and every KPI (CONTRACTS §6 keys first), rates exact."""
     if by not in GROUPINGS:
         raise ValueError(f"cannot rank by {by!r}: choose one of {', '.join(GROUPINGS)}")
     rows: list[dict[str, Any]] = []
-    for grp, base in base_counts(ch, month, by).items():
+    for grp, base in base_counts(ch, month, by, calendar).items():
         if not _relevant(base):
             continue
         values = kpis_of(base)

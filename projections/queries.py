@@ -5,9 +5,11 @@ as of any past time (按时间回溯).
 times), the same cut ``hallwatch case REF --as-of T`` makes in the event store:
 
 * the case table as of T is rebuilt from the ``events`` table (every event with
-  its data): status after the latest lifecycle event up to T, due and warning
-  dates as the latest event up to T set them (a later suspension does not move
-  them back in time);
+  its data): status after the latest lifecycle event up to T, the case's own due
+  and warning dates as the latest case-clock event up to T set them (acceptance,
+  correction received, resumption, extension, conclusion; never a step's dates;
+  a later suspension does not move them back in time), as ``hallwatch case REF
+  --as-of T`` shows them;
 * the alert list as of T holds the alerts and violations raised up to T; an
   alert is *open* at T while what it is about is still unresolved then (the
   case not concluded, the step not completed, the complaint not replied, the
@@ -55,20 +57,59 @@ def _filters(column_values: dict[str, str | None]) -> list[str]:
     return [f"{col} = {quote(v)}" for col, v in column_values.items() if v]
 
 
+CASE_TYPE = "gov.hallwatch.case."
+#: The case events that set the CASE's own due and warning dates (CONTRACTS §3): its
+#: acceptance, a resumption, the one extension, its conclusion (the due date it was
+#: judged by) and a correction received during handling (``_HANDLING``). Step events
+#: carry a step's dates under the same field names: they are never read for the case's.
+_CASE_CLOCK_TYPES = ("accepted", "resumed", "extended", "concluded")
+#: The case's lifecycle events: the status follows the latest of them.
+_LIFECYCLE_TYPES = (
+    "submitted", "accepted", "rejected", "correction_requested", "correction_received",
+    "suspended", "resumed", "concluded",
+)  # fmt: skip
+_STAGE = "visitParamExtractString(data, 'stage')"
+_HANDLING = f"{_STAGE} = 'handling'"
+
+
+def _types(*names: str) -> str:
+    """``type IN (…)`` operands: the full CloudEvents types of these case events."""
+    return ", ".join(quote(CASE_TYPE + n) for n in names)
+
+
 def case_state_sql(at: datetime, *, strict: bool = False) -> str:
     """Every case as it stood at ``at`` (by when things happened), from the ``events``
-    table: the status after its latest lifecycle event, its due and warning dates
-    after the latest event that set them, where and what it is. ``strict`` compares
-    ``occurred_at < at`` (the end of a month) instead of ``<=``."""
+    table: the status after its latest lifecycle event; its due and warning dates as the
+    latest event that sets the *case's* dates left them (``_CASE_CLOCK_TYPES``, never a
+    step's); where and what it is. For a case whose clock is stopped then (suspended,
+    or a correction after acceptance), ``paused_since_ts`` is when the pause began (the
+    first pausing event after the clock last ran, as ``Case.paused_since``; Unix time),
+    0 otherwise. ``strict`` compares ``occurred_at < at`` (the end of a month) instead
+    of ``<=``.
+
+    ``visitParamExtract*`` finds a key at any depth; stored event data has sorted keys
+    and none of these event types nests a ``due_date``/``warn_date`` key before its own
+    (tests/integration/test_kpi_overdue.py checks the published events)."""
     op = "<" if strict else "<="
     case = "'gov.hallwatch.case."
-    life = ", ".join(
-        f"{case}{t}'"
-        for t in (
-            "submitted", "accepted", "rejected", "correction_requested", "correction_received",
-            "suspended", "resumed", "concluded",
-        )
-    )  # fmt: skip
+    life = _types(*_LIFECYCLE_TYPES)
+    stage = _STAGE
+    sets_dates = (
+        f"(type IN ({_types(*_CASE_CLOCK_TYPES)}) "
+        f"OR (type = {_types('correction_received')} AND {_HANDLING}))"
+    )
+    # What stops the clock (S) and what (re)starts it (R), as Case.paused_since follows.
+    # 18.16 sees no column named only inside a lambda: ran_version is named outside too.
+    pauses = (
+        f"(type = {_types('suspended')} "
+        f"OR (type = {_types('correction_requested')} AND {_HANDLING}))"
+    )
+    runs = (
+        f"(type IN ({_types('accepted', 'resumed', 'concluded')}) "
+        f"OR (type = {_types('correction_received')} AND {_HANDLING}))"
+    )
+    due = "visitParamExtractString(data, 'due_date')"
+    warn = "visitParamExtractString(data, 'warn_date')"
     return f"""
 SELECT cid AS case_id, dep AS department, item AS item_code, town, receipt_no, submitted_at,
   if(accepted_raw = toDateTime(0), NULL, accepted_raw) AS accepted_at,
@@ -85,6 +126,9 @@ SELECT cid AS case_id, dep AS department, item AS item_code, town, receipt_no, s
     last = {case}concluded', 'concluded',
     'unknown') AS status,
   status IN ('in_progress') AS running,
+  status IN ('suspended', 'correction_paused') AS paused,
+  if(paused AND ran_version > 0, arrayReduce('min', arrayMap(p -> tupleElement(p, 2),
+     arrayFilter(p -> tupleElement(p, 1) > ran_version, pause_events))), 0) AS paused_since_ts,
   if(due_s = '', NULL, toDate(if(due_s = '', '1970-01-02', due_s))) AS due,
   if(warn_s = '', NULL, toDate(if(warn_s = '', '1970-01-02', warn_s))) AS warn,
   on_time_s, last_version AS version
@@ -102,12 +146,12 @@ FROM
     maxIf(occurred_at, type = {case}accepted') AS accepted_raw,
     maxIf(occurred_at, type IN ({case}concluded', {case}rejected')) AS concluded_raw,
     argMaxIf(type, version, type IN ({life})) AS last,
-    argMaxIf(visitParamExtractString(data, 'stage'), version,
+    argMaxIf({stage}, version,
              type IN ({case}correction_requested', {case}correction_received')) AS stage,
-    argMaxIf(visitParamExtractString(data, 'due_date'), version,
-             visitParamExtractString(data, 'due_date') != '') AS due_s,
-    argMaxIf(visitParamExtractString(data, 'warn_date'), version,
-             visitParamExtractString(data, 'warn_date') != '') AS warn_s,
+    argMaxIf({due}, version, {sets_dates} AND {due} != '') AS due_s,
+    argMaxIf({warn}, version, {sets_dates} AND {warn} != '') AS warn_s,
+    maxIf(version, {runs}) AS ran_version,
+    groupArrayIf(tuple(version, toUInt32(occurred_at)), {pauses}) AS pause_events,
     argMaxIf(visitParamExtractRaw(data, 'on_time'), version, type = {case}concluded') AS on_time_s,
     max(version) AS last_version
   FROM events

@@ -50,6 +50,7 @@ from projections.projector import (
     BadEvent,
     Event,
     Projector,
+    StoreCheckpoint,
     Towns,
     default_projectors,
     parse_event,
@@ -126,6 +127,7 @@ class ProjectorStats:
     new_events: int = 0
     duplicates: int = 0
     bad: int = 0
+    checkpoints: int = 0  # signed store checkpoints seen on the topic (not projected)
     batches: int = 0
     errors: int = 0
     hydration_queries: int = 0
@@ -311,6 +313,8 @@ class ProjectionRunner:
         for v in values:
             try:
                 events.append(parse_event(v))
+            except StoreCheckpoint:
+                self.stats.checkpoints += 1
             except BadEvent:
                 self.stats.bad += 1
         self.towns.learn(events)

@@ -3,7 +3,9 @@
 Works from the raw stored rows, exactly as stored: ``data`` is the event's own
 fields, the envelope (stream, version, times, department, item, hash chain) is
 carried as extension attributes, and ``id`` is derived from the stream id and
-version, so re-publishing an event after a crash gives it the same id.
+version, so re-publishing an event after a crash gives it the same id. Personal
+data is redacted on the way out (``domain/privacy.py``): names masked, applicant
+ids and query codes never published.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import orjson
 
+from domain.checkpoint import CHECKPOINT_TYPE
 from domain.model import AGGREGATES
+from domain.privacy import redact_record
 
 CONTENT_TYPE = "application/cloudevents+json"
 TYPE_PREFIX = "gov.hallwatch"
@@ -113,7 +117,8 @@ def to_cloudevent(
 ) -> Message:
     """The structured-mode CloudEvent of one stored row."""
     fields: dict[str, Any] = orjson.loads(state)
-    data = {k: v for k, v in fields.items() if k not in ENVELOPE}
+    # the topic is outside the event store: applicant names masked, ids and codes never
+    data = redact_record({k: v for k, v in fields.items() if k not in ENVELOPE})
     ce_type = event_type(topic)
     eid = event_id(stream_id, version)
     event: dict[str, Any] = {
@@ -161,3 +166,29 @@ def stored_cloudevents(
             notification_id=nid, stream_id=sid, version=version, topic=topic, state=state,
             info=info, source=source,
         )  # fmt: skip
+
+
+def checkpoint_cloudevent(checkpoint: dict[str, Any], *, source: str) -> Message:
+    """A signed store checkpoint (``domain/checkpoint.py``) as a CloudEvent of its own type:
+    ``data`` is the anchor-file line; consumers that project events skip it."""
+    eid = str(uuid5(_EVENT_NS, f"checkpoint/{checkpoint['position']}/{checkpoint['log_digest']}"))
+    event = {
+        "specversion": "1.0",
+        "id": eid,
+        "source": source,
+        "type": CHECKPOINT_TYPE,
+        "subject": f"store@{checkpoint['position']}",
+        "time": checkpoint["created_at"],
+        "datacontenttype": "application/json",
+        "streamid": str(uuid5(_EVENT_NS, "store")),
+        "streamkind": "store",
+        "streamversion": checkpoint["position"],
+        "notificationid": checkpoint["position"],
+        "data": checkpoint,
+    }
+    return Message(
+        key=b"hallwatch.checkpoint",
+        value=orjson.dumps(event),
+        headers=[("content-type", CONTENT_TYPE.encode()), ("ce_type", CHECKPOINT_TYPE.encode())],
+        event_id=eid,
+    )

@@ -12,6 +12,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
+class PermanentFailure(Exception):
+    """A failure that trying again cannot cure (an event the broker will never take):
+    ``run_batches`` stops and raises it instead of retrying forever."""
+
+
 def run_batches(
     step: Callable[[], int],
     stop: threading.Event,
@@ -31,6 +36,8 @@ def run_batches(
         try:
             handled = step()
             backoff = 0.5
+        except PermanentFailure:
+            raise
         except Exception as e:  # the broker or the sink is away: keep trying
             if on_failure is not None:
                 on_failure(e)
@@ -52,3 +59,15 @@ def next_offsets(messages: Sequence[Any]) -> dict[Any, Any]:
         tp = TopicPartition(m.topic, m.partition)
         last[tp] = max(last.get(tp, -1), m.offset)
     return {tp: OffsetAndMetadata(off + 1, "", -1) for tp, off in last.items()}
+
+
+def first_offsets(messages: Sequence[Any]) -> dict[Any, int]:
+    """Where to seek back to after a failed batch: its first message, per partition
+    (else the next poll reads on and a later commit passes the failed messages)."""
+    from kafka.structs import TopicPartition
+
+    first: dict[Any, int] = {}
+    for m in messages:
+        tp = TopicPartition(m.topic, m.partition)
+        first[tp] = min(first.get(tp, m.offset), m.offset)
+    return first

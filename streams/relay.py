@@ -5,11 +5,17 @@ CloudEvent keyed by its stream id (so a stream stays in order on one
 partition); waits until the broker has acknowledged the whole batch (acks=all,
 idempotent producer) and only then moves its durable position.  A crash
 re-publishes at most the unacknowledged tail, with the same event ids.
+
+With a ``checkpointer`` it also signs a checkpoint of what it published (at
+most every ``checkpoint_every`` seconds and at the end of a run) and publishes
+it after the events it covers (docs/tamper-evidence.md).  An event the broker
+can never take stops the relay with an error naming it, rather than retrying.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -20,9 +26,39 @@ from uuid import UUID
 
 import orjson
 
-from streams.cloudevents import Message, StreamInfo, stream_info, to_cloudevent
-from streams.loop import run_batches
+from streams.cloudevents import (
+    Message,
+    StreamInfo,
+    checkpoint_cloudevent,
+    stream_info,
+    to_cloudevent,
+)
+from streams.loop import PermanentFailure, run_batches
 from streams.positions import PositionStore
+
+logger = logging.getLogger(__name__)
+
+#: Broker and client errors that repeating the same message cannot cure.
+PERMANENT_ERRORS = frozenset(
+    {"MessageSizeTooLargeError", "RecordTooLargeError", "InvalidRecordError", "CorruptRecordError"}
+)
+
+
+class UnpublishableEvent(PermanentFailure):
+    """A stored event that cannot be published; names it (the relay stops on it)."""
+
+    def __init__(self, notification_id: int, stream_id: UUID, version: int, reason: str) -> None:
+        super().__init__(
+            f"event #{notification_id} (stream {stream_id}, version {version}) cannot be "
+            f"published: {reason}"
+        )
+        self.notification_id = notification_id
+        self.stream_id = stream_id
+        self.version = version
+
+
+def _permanent(e: BaseException) -> bool:
+    return type(e).__name__ in PERMANENT_ERRORS
 
 
 class Producer(Protocol):
@@ -43,6 +79,7 @@ class RelayStats:
     batches: int = 0
     errors: int = 0
     position: int = 0
+    checkpoints: int = 0
     last_lag_ms: list[float] = field(default_factory=list)
 
 
@@ -61,6 +98,8 @@ class OutboxRelay:
         poll_interval: float = 0.05,
         ack_timeout: float = 60.0,
         on_batch: Callable[[list[Message]], None] | None = None,
+        checkpointer: Callable[[int], dict[str, Any] | None] | None = None,
+        checkpoint_every: float = 60.0,
     ) -> None:
         self.recorder = recorder
         # A factory lets the relay replace its producer after the broker went away.
@@ -80,6 +119,12 @@ class OutboxRelay:
         self.stats = RelayStats(position=self.positions.get(self.name))
         self.on_batch = on_batch
         self._infos: OrderedDict[UUID, StreamInfo] = OrderedDict()
+        # ``checkpointer(position)`` signs and anchors a checkpoint, returning its JSON
+        self.checkpointer = checkpointer
+        self.checkpoint_every = checkpoint_every
+        self._checkpointed = -1  # position of the last checkpoint made
+        self._last_checkpoint = time.monotonic()
+        self._unsent: Message | None = None  # a checkpoint anchored but not yet published
 
     def _info(self, sid: UUID, version: int, topic: str, state: bytes) -> StreamInfo:
         info = self._infos.get(sid)
@@ -104,27 +149,52 @@ class OutboxRelay:
             return 0
         messages: list[Message] = []
         futures = []
+        ids: list[tuple[int, UUID, int]] = []
         for n in rows:
             sid = (
                 n.originator_id if isinstance(n.originator_id, UUID) else UUID(str(n.originator_id))
             )
             state = bytes(n.state)
-            msg = to_cloudevent(
-                notification_id=n.id,
-                stream_id=sid,
-                version=n.originator_version,
-                topic=n.topic,
-                state=state,
-                info=self._info(sid, n.originator_version, n.topic, state),
-                source=self.source,
-            )
+            try:
+                msg = to_cloudevent(
+                    notification_id=n.id,
+                    stream_id=sid,
+                    version=n.originator_version,
+                    topic=n.topic,
+                    state=state,
+                    info=self._info(sid, n.originator_version, n.topic, state),
+                    source=self.source,
+                )
+            except Exception as e:  # unreadable or unencodable: it would fail every time
+                raise UnpublishableEvent(
+                    n.id, sid, n.originator_version, f"{type(e).__name__}: {str(e)[:200]}"
+                ) from e
             messages.append(msg)
-            futures.append(
-                self.producer.send(self.topic, value=msg.value, key=msg.key, headers=msg.headers)
-            )
+            ids.append((n.id, sid, n.originator_version))
+            try:
+                futures.append(
+                    self.producer.send(
+                        self.topic, value=msg.value, key=msg.key, headers=msg.headers
+                    )
+                )
+            except Exception as e:
+                if _permanent(e):
+                    raise UnpublishableEvent(
+                        n.id, sid, n.originator_version,
+                        f"{type(e).__name__}: {str(e)[:200]} ({len(msg.value)} bytes)",
+                    ) from e  # fmt: skip
+                raise
         self.producer.flush(timeout=self.ack_timeout)
-        for f in futures:  # raises if any message was not acknowledged: position stays put
-            f.get(timeout=self.ack_timeout)
+        for f, (nid, sid, version), msg in zip(futures, ids, messages, strict=True):
+            try:  # raises if any message was not acknowledged: position stays put
+                f.get(timeout=self.ack_timeout)
+            except Exception as e:
+                if _permanent(e):
+                    raise UnpublishableEvent(
+                        nid, sid, version,
+                        f"{type(e).__name__}: {str(e)[:200]} ({len(msg.value)} bytes)",
+                    ) from e  # fmt: skip
+                raise
         last = rows[-1].id
         self.positions.set(self.name, last)
         self.stats.position = last
@@ -155,15 +225,50 @@ class OutboxRelay:
                 on_error(e)
             self._replace_producer()
 
+        def step() -> int:
+            published = self.run_once()
+            if time.monotonic() - self._last_checkpoint >= self.checkpoint_every:
+                self.checkpoint()
+            return published
+
         run_batches(
-            self.run_once,
+            step,
             stop,
             done=lambda published: published == 0 and until_idle,
             on_failure=failed,
             idle_wait=self.poll_interval,
             max_backoff=max_backoff,
         )
+        try:
+            self.checkpoint()
+        except Exception as e:  # the broker went away at the very end: anchored, not published
+            self.stats.errors += 1
+            if on_error is not None:
+                on_error(e)
         return self.stats
+
+    def checkpoint(self) -> bool:
+        """Sign a checkpoint of everything published so far (when anything is new) and
+        publish it after the events it covers; True when one was published."""
+        if self.checkpointer is None:
+            return False
+        self._last_checkpoint = time.monotonic()
+        if self._unsent is None:
+            if self.stats.position == self._checkpointed:
+                return False
+            made = self.checkpointer(self.stats.position)
+            self._checkpointed = self.stats.position
+            if made is None:
+                return False
+            self._unsent = checkpoint_cloudevent(made, source=self.source)
+        msg = self._unsent
+        future = self.producer.send(self.topic, value=msg.value, key=msg.key, headers=msg.headers)
+        self.producer.flush(timeout=self.ack_timeout)
+        future.get(timeout=self.ack_timeout)
+        self._unsent = None
+        self.stats.checkpoints += 1
+        logger.info("published checkpoint %s at #%s", msg.event_id, self._checkpointed)
+        return True
 
     def _replace_producer(self) -> None:
         if self._factory is None:

@@ -303,8 +303,16 @@ def hallwatch(settings: Settings, *args: str) -> subprocess.CompletedProcess[str
 
 
 def _pick(rows: list[dict[str, Any]], keys: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The expected keys of the expected groups, floats to 6 places as written above
+    (the ranking's values are exact)."""
+
+    def six(v: Any) -> Any:
+        return round(v, 6) if isinstance(v, float) else v
+
     return {
-        r["group"]: {k: r[k] for k in next(iter(keys.values()))} for r in rows if r["group"] in keys
+        r["group"]: {k: six(r[k]) for k in next(iter(keys.values()))}
+        for r in rows
+        if r["group"] in keys
     }
 
 
