@@ -35,7 +35,10 @@ CONTROL = ["\x1b[31mred", "\x07bell"]
 #: How each control value must be shown: written out, never sent.
 SHOWN = {"\x1b[31mred": "\\x1b[31mred", "\x07bell": "\\x07bell"}
 EMOJI = ":warning:x"
-TOWNS = [*MARKUP, *CONTROL, EMOJI]
+#: Intake (and the catalogue) refuse control characters in names and identifiers, so
+#: they reach the views only through free text: a complaint's content, a step's opinion.
+TOWNS = [*MARKUP, EMOJI, "北城街道", "西城街道"]
+DEPARTMENTS = MARKUP
 SECRET_KEY = b"k" * 32
 
 CATALOGUE_HEAD = (
@@ -45,13 +48,13 @@ CATALOGUE_HEAD = (
 
 
 def _records() -> list[dict[str, Any]]:
-    """One open, overdue case per hostile town, in a department named with markup,
+    """One open, overdue case per hostile town, in a department named with markup or controls,
     its step handled by a hostile handler, and a complaint about it."""
     out: list[dict[str, Any]] = []
     for i, town in enumerate(TOWNS):
         cid = f"EV{i}"
         out += [
-            submitted(cid, "2026-03-02 09:00", item_code=f"EV-{i % len(MARKUP)}", town=town),
+            submitted(cid, "2026-03-02 09:00", item_code=f"EV-{i % len(DEPARTMENTS)}", town=town),
             rec("accepted", "2026-03-03 09:00", case_id=cid, receipt_no=f"SL-{cid}"),
             rec("step_started", "2026-03-03 10:00", case_id=cid, step="审查", handler=town),
             rec(
@@ -60,7 +63,7 @@ def _records() -> list[dict[str, Any]]:
                 complaint_id=f"TS-{cid}",
                 case_id=cid,
                 channel="web",
-                content=town,
+                content=CONTROL[i % len(CONTROL)] + town,
             ),
         ]
     for i, department in enumerate(MARKUP):  # a complaint about a department, not a case
@@ -87,10 +90,10 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         app.load_catalogue(parse_catalogue(sample_catalogue_path()), "sample")
         rows = "".join(
             f'EV-{i},"{v}事项","{v}",licence,10,5,审查:3;决定:2,2,false,false,0,2025-01-01\n'
-            for i, v in enumerate(MARKUP)
+            for i, v in enumerate(DEPARTMENTS)
         )
         loaded = app.load_catalogue(parse_catalogue_text(CATALOGUE_HEAD + rows), "hostile")
-        assert loaded.added == len(MARKUP), loaded.refusals
+        assert loaded.added == len(DEPARTMENTS), loaded.refusals
         outcomes = app.ingest([orjson.dumps(r) for r in _records()])
         assert [o.reason for o in outcomes if o.status != "applied"] == []
         alerter = Alerter(app)
@@ -145,7 +148,7 @@ def assert_shown_literally(out: subprocess.CompletedProcess[str], values: list[s
         (("alerts",), [*TOWNS]),
         (("alerts", "--open"), [*MARKUP]),
         (("rank", "--month", "2026-03", "--by", "town"), [*TOWNS]),
-        (("rank", "--month", "2026-03", "--by", "department"), [*MARKUP]),
+        (("rank", "--month", "2026-03", "--by", "department"), [*DEPARTMENTS]),
     ],
     ids=["cases", "cases-as-of", "alerts", "alerts-open", "rank-town", "rank-department"],
 )
@@ -161,7 +164,7 @@ def test_read_model_views_show_markup_and_controls_literally(
 def test_case_view_shows_town_department_and_handler_literally(hostile: Path, index: int) -> None:
     out = hallwatch(hostile, "case", f"EV{index}")
     assert out.returncode == 0, out.stderr[-3000:]
-    assert_shown_literally(out, [TOWNS[index], MARKUP[index % len(MARKUP)]])
+    assert_shown_literally(out, [TOWNS[index], DEPARTMENTS[index % len(DEPARTMENTS)]])
 
 
 def test_case_views_show_the_applicant_name_masked(hostile: Path) -> None:
@@ -208,7 +211,9 @@ def test_ingest_summary_shows_refused_hostile_values_literally(hostile: Path) ->
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in bad))
     out = hallwatch(hostile, "ingest", str(path), "--quiet")
     assert out.returncode == 1, out.stderr[-3000:]
-    assert_shown_literally(out, [*MARKUP, *CONTROL, EMOJI, "[red]hostile[bold]"])
+    # control characters in a case_id are refused without echoing the value
+    assert_shown_literally(out, [*MARKUP, EMOJI, "[red]hostile[bold]"])
+    assert "must not be blank nor hold control characters" in out.stdout
     assert f"{len(bad)} records refused" in out.stdout
     # and with the progress bar, which names the file too
     again = hallwatch(hostile, "ingest", str(path))

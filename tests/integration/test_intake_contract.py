@@ -8,6 +8,7 @@ record never stopping the good ones around it.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,6 +19,10 @@ from domain.application import APPLIED, DUPLICATE, REFUSED, Hallwatch
 from domain.model import Case, stream_id
 from domain.views import case_view
 from projections.alerter import Alerter
+from projections.clickhouse import ChdbBackend
+from projections.migrations import migrate
+from projections.runner import ProjectionRunner
+from streams.cloudevents import stored_cloudevents
 from tests.support import CAL, at, full_case, rec, submitted
 
 
@@ -368,3 +373,23 @@ def test_a_write_conflict_between_two_writers_leaves_no_gap_in_the_notification_
     ids = [n for n, *_ in app.stored_rows()]
     assert ids == list(range(1, len(ids) + 1))
     assert app.verify().ok
+
+
+def test_the_received_version_reaches_clickhouse_too(app: Hallwatch, tmp_path: Path) -> None:
+    sub = submitted("VER2", "2026-02-27 09:00")
+    acc = rec("accepted", "2026-03-02 10:00", case_id="VER2", receipt_no="SL-VER2")
+    applied(app, [sub, acc])
+    events = [m.value for m in stored_cloudevents(app.stored_rows(), "test-hall")]
+    ch = ChdbBackend(tmp_path / "clickhouse")
+    try:
+        migrate(ch)
+        ProjectionRunner(ch, consumer=None).project(events)
+        (row,) = ch.query_dicts(
+            "SELECT limit_days, due_date FROM cases FINAL WHERE case_id = 'VER2'"
+        )
+    finally:
+        ch.close()
+    assert row["limit_days"] == 10
+    assert (
+        str(row["due_date"]) == CAL.add_working_days(at("2026-03-02 10:00").date(), 10).isoformat()
+    )

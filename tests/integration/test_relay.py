@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from domain.checkpoint import CHECKPOINT_TYPE
+
 from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from infra.broker import BrokerConfig, LocalBroker, ensure_topics
@@ -90,6 +92,9 @@ def _read_topic(
 def _check_topic_matches_store(
     events: list[dict[str, Any]], store: dict[str, tuple[str, int]]
 ) -> None:
+    checkpoints = [e for e in events if e["type"] == CHECKPOINT_TYPE]
+    assert all(e["data"]["signature"] for e in checkpoints)  # signed store checkpoints
+    events = [e for e in events if e["type"] != CHECKPOINT_TYPE]
     ids = {e["id"] for e in events}
     assert ids == set(store), f"missing {len(set(store) - ids)}, unknown {len(ids - set(store))}"
     # Per stream, versions arrive in order; a re-sent tail repeats versions already
