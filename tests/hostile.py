@@ -705,13 +705,13 @@ def _time_attacks(kind: str, field: str) -> list[_Attack]:
         ("year_2999", "2999-03-02T09:00:00+08:00"),
         ("year_0001", "0001-01-01T00:00:00+08:00"),
     ]
-    for n, v in both:
+    for n, stamp in both:
         out.append(
             _Attack(
                 kind,
                 f"time:{kind}.at+recorded_at:{n}",
                 HOSTILE,
-                _with(at=v, recorded_at=v),
+                _with(at=stamp, recorded_at=stamp),
                 (),
                 opts,
                 variant,
@@ -796,9 +796,7 @@ def _time_relation_attacks(kind: str) -> list[_Attack]:
             kind,
             f"{w}:at_in_utc",
             GOOD,
-            lambda c: _with_at(
-                c.target, c.t.astimezone(UTC).isoformat().replace("+00:00", "Z")
-            ),
+            lambda c: _with_at(c.target, c.t.astimezone(UTC).isoformat().replace("+00:00", "Z")),
             (),
             opts,
             variant,

@@ -101,6 +101,13 @@ class Db:
         self.sql("UPDATE {t} SET originator_version = ? WHERE {nid} = ?", version, row.nid)
 
     def insert(self, sid: UUID, version: int, topic: str, state: dict[str, Any]) -> None:
+        if self.pg:  # hallwatch numbers the rows itself: take the next id as it would
+            self.sql(
+                "INSERT INTO {t} (originator_id, originator_version, topic, state, notification_id)"
+                " VALUES (?,?,?,?,(SELECT COALESCE(MAX(notification_id), 0) + 1 FROM {t}))",
+                self._sid(sid), version, topic, canonical_json(state),
+            )  # fmt: skip
+            return
         self.sql(
             "INSERT INTO {t} (originator_id, originator_version, topic, state) VALUES (?,?,?,?)",
             self._sid(sid), version, topic, canonical_json(state),
