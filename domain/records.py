@@ -214,7 +214,10 @@ class _Source:
 
     def string(self, node: dict[str, Any], v: str) -> str:
         lo, hi, pattern = node.get("minLength", 0), node.get("maxLength"), node.get("pattern")
-        if pattern == r"\S":
+        if pattern == _NON_BLANK_PRINTABLE:
+            # printable (no C0/DEL, nor other separators: stricter, never laxer) and not blank
+            lo, test = max(lo, 1), f" and {v}.isprintable() and not {v}.isspace()"
+        elif pattern == r"\S":
             # "contains a non-space": str.isspace uses the same Unicode table as re's \s.
             lo, test = max(lo, 1), f" and not {v}.isspace()"
         elif pattern is not None:
