@@ -15,10 +15,9 @@ from typing import Any
 
 import orjson
 
-from domain.checkpoint import CHECKPOINT_TYPE
-
 from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
+from domain.checkpoint import CHECKPOINT_TYPE
 from infra.broker import BrokerConfig, LocalBroker, ensure_topics
 from infra.kafka import consumer, producer
 from infra.settings import Settings
