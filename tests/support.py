@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from domain import clock
 from domain.application import Hallwatch
@@ -21,6 +24,9 @@ from domain.model import RecordContext
 from infra.kafka import producer
 from infra.settings import Settings
 from projections.alerter import Alerter
+from projections.clickhouse import ChdbBackend, ClickHouse, ServerBackend
+from projections.migrations import migrate
+from projections.runner import ProjectionRunner
 from streams.relay import OutboxRelay
 
 _ids = itertools.count(1)
@@ -169,3 +175,34 @@ def fresh_clickhouse(base: Settings, backend: str, tmp: Path, server_url: str | 
     assert server_url is not None
     db = f"hallwatch_test_{uuid.uuid4().hex[:10]}"
     return replace(base, data_dir=data_dir, clickhouse_url=f"{server_url.rsplit('/', 1)[0]}/{db}")
+
+
+@contextlib.contextmanager
+def projected_twice(
+    request: pytest.FixtureRequest, events: list[bytes], tmp: Path, prefix: str
+) -> Iterator[tuple[ClickHouse, Settings]]:
+    """The events projected into a fresh ClickHouse of the kind ``request.param`` names
+    (``chdb`` or ``server``), each delivered twice as at-least-once delivery may."""
+    ch: ClickHouse
+    if request.param == "chdb":
+        settings = Settings(data_dir=tmp, secret_key=b"k" * 32)
+        ch = ChdbBackend(settings.clickhouse_path)
+    else:
+        base = request.getfixturevalue("clickhouse_server").rsplit("/", 1)[0]
+        url = f"{base}/{prefix}_{uuid.uuid4().hex[:10]}"
+        settings = Settings(data_dir=tmp, secret_key=b"k" * 32, clickhouse_url=url)
+        ch = ServerBackend(url)
+    try:
+        migrate(ch)
+        runner = ProjectionRunner(ch, consumer=None)
+        runner.project(events)
+        runner.reset()
+        runner.project(events)  # duplicates change nothing
+        if isinstance(ch, ChdbBackend):
+            ch.close()
+            ch = ChdbBackend(settings.clickhouse_path, read_only=True)
+        yield ch, settings
+    finally:
+        if isinstance(ch, ServerBackend):
+            ch.execute(f"DROP DATABASE IF EXISTS {str(settings.clickhouse_url).rsplit('/', 1)[1]}")
+        ch.close()

@@ -50,12 +50,12 @@ from infra.settings import Settings
 from infra.wiring import open_app
 from projections import kpi, queries
 from projections.alerter import Alerter
-from projections.clickhouse import ChdbBackend, ClickHouse, ServerBackend
+from projections.clickhouse import ClickHouse, ServerBackend
 from projections.migrations import migrate
 from projections.projector import default_projectors
 from projections.runner import MemoryTopic, ProjectionRunner
 from streams.cloudevents import stored_cloudevents
-from tests.support import at, rec
+from tests.support import at, projected_twice, rec
 
 NOV = kpi.Month(2026, 11)
 SCJG, GA = "市场监管局", "公安局"
@@ -259,29 +259,8 @@ def month(
     """The month projected into a fresh ClickHouse of each kind (each event delivered
     twice, as at-least-once delivery may)."""
     tmp = tmp_path_factory.mktemp(f"month-{request.param}")
-    ch: ClickHouse
-    if request.param == "chdb":
-        settings = Settings(data_dir=tmp, secret_key=b"k" * 32)
-        ch = ChdbBackend(settings.clickhouse_path)
-    else:
-        base = request.getfixturevalue("clickhouse_server").rsplit("/", 1)[0]
-        url = f"{base}/hallwatch_kpi_{uuid.uuid4().hex[:10]}"
-        settings = Settings(data_dir=tmp, secret_key=b"k" * 32, clickhouse_url=url)
-        ch = ServerBackend(url)
-    try:
-        migrate(ch)
-        runner = ProjectionRunner(ch, consumer=None)
-        runner.project(month_events)
-        runner.reset()
-        runner.project(month_events)  # duplicates change nothing
-        if isinstance(ch, ChdbBackend):
-            ch.close()
-            ch = ChdbBackend(settings.clickhouse_path, read_only=True)
-        yield ch, settings
-    finally:
-        if isinstance(ch, ServerBackend):
-            ch.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse_url.rsplit('/', 1)[1]}")  # type: ignore[union-attr]
-        ch.close()
+    with projected_twice(request, month_events, tmp, "hallwatch_kpi") as projected:
+        yield projected
 
 
 def hallwatch(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -26,7 +26,6 @@ import os
 import random
 import subprocess
 import sys
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,11 +53,9 @@ from domain.model import (
 from infra.settings import Settings
 from infra.wiring import open_app
 from projections import kpi, queries
-from projections.clickhouse import ChdbBackend, ClickHouse, ServerBackend
-from projections.migrations import migrate
-from projections.runner import ProjectionRunner
+from projections.clickhouse import ClickHouse
 from streams.cloudevents import stored_cloudevents
-from tests.support import rec
+from tests.support import projected_twice, rec
 
 SEED = 20261031
 CASES = 320
@@ -210,29 +207,8 @@ def month(
     """The month projected into a fresh ClickHouse of each kind (every event twice)."""
     events = generated[0].events
     tmp = tmp_path_factory.mktemp(f"overdue-{request.param}")
-    ch: ClickHouse
-    if request.param == "chdb":
-        settings = Settings(data_dir=tmp, secret_key=b"k" * 32)
-        ch = ChdbBackend(settings.clickhouse_path)
-    else:
-        base = request.getfixturevalue("clickhouse_server").rsplit("/", 1)[0]
-        url = f"{base}/hallwatch_overdue_{uuid.uuid4().hex[:10]}"
-        settings = Settings(data_dir=tmp, secret_key=b"k" * 32, clickhouse_url=url)
-        ch = ServerBackend(url)
-    try:
-        migrate(ch)
-        runner = ProjectionRunner(ch, consumer=None)
-        runner.project(events)
-        runner.reset()
-        runner.project(events)
-        if isinstance(ch, ChdbBackend):
-            ch.close()
-            ch = ChdbBackend(settings.clickhouse_path, read_only=True)
-        yield ch, settings
-    finally:
-        if isinstance(ch, ServerBackend):
-            ch.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse_url.rsplit('/', 1)[1]}")  # type: ignore[union-attr]
-        ch.close()
+    with projected_twice(request, events, tmp, "hallwatch_overdue") as projected:
+        yield projected
 
 
 # --------------------------------------------------------------------------- the recomputation
