@@ -27,6 +27,7 @@ the moment the broker acknowledged it to the relay.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -175,12 +176,78 @@ def _child(side: str, path: Path, folder: Path) -> float:
 # --------------------------------------------------------------------------- freshness
 
 
+class _Probes:
+    """Complaints filed one by one, and when each became queryable in another process."""
+
+    def __init__(self, app: Any, reader_path: Path) -> None:
+        self.app = app
+        self.reader_path = reader_path
+        self.reader: Any = None
+        self.seen: dict[str, float] = {}
+
+    def file(self, i: int) -> str:
+        """Ingest probe ``i``; its event's CloudEvent id."""
+        from domain.model import stream_id
+        from streams.cloudevents import event_id
+
+        rid = f"FRESH{i:05d}"
+        rec = {
+            "record_id": rid, "kind": "complaint_filed", "at": "2026-03-02T09:00:00+08:00",
+            "recorded_at": "2026-03-02T09:00:00+08:00", "complaint_id": rid,
+            "department": "公安局", "channel": "hotline", "content": "freshness probe",
+        }  # fmt: skip
+        self.app.ingest([orjson.dumps(rec)])
+        return event_id(stream_id("complaint", rid), 1)
+
+    def look(self, ids: list[str]) -> None:
+        """Note the first time each of ``ids`` is queryable (opening the reader if needed)."""
+        from projections.clickhouse import ChdbBackend, quote_all
+
+        if self.reader is None:
+            self.reader = ChdbBackend(self.reader_path, read_only=True)
+        now = time.perf_counter()
+        for (eid,) in self.reader.query(
+            f"SELECT event_id FROM events WHERE event_id IN ({quote_all(ids)})"
+        ):
+            self.seen.setdefault(eid, now)
+
+    def warm_up(self) -> str:
+        """The first probe: the group join, the first insert, the reader's first open."""
+        from projections.clickhouse import ClickHouseError
+
+        warm = self.file(0)
+        deadline = time.monotonic() + 300
+        while warm not in self.seen:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the projector never made the first event queryable")
+            with contextlib.suppress(ClickHouseError):
+                self.look([warm])
+            time.sleep(0.05)
+        return warm
+
+    def run(self, probes: int) -> None:
+        """A probe every 250 ms; look for the pending ones every 20 ms."""
+        pending: list[str] = []
+        next_probe = time.perf_counter()
+        i = 1
+        deadline = time.monotonic() + probes * 0.25 + 60
+        while (i <= probes or pending) and time.monotonic() < deadline:
+            if i <= probes and time.perf_counter() >= next_probe:
+                pending.append(self.file(i))
+                i += 1
+                next_probe += 0.25
+            self.look(pending)
+            pending = [p for p in pending if p not in self.seen]
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+
 def _freshness(work: Path, probes: int = 120) -> tuple[float, float]:
     """(p50, p95) seconds from the broker's ack of an event to a reader seeing it."""
-    from domain.model import stream_id
     from infra.broker import BrokerConfig, LocalBroker
-    from projections.clickhouse import ChdbBackend, ClickHouseError
-    from streams.cloudevents import event_id
 
     broker = LocalBroker(
         BrokerConfig(data_dir=work / "broker", kafka_port=free_port(), s3_port=free_port())
@@ -204,63 +271,22 @@ def _freshness(work: Path, probes: int = 120) -> tuple[float, float]:
     )
     app = open_app(settings)
     relay, acked = acking_relay(app, servers, settings.events_topic, "freshness")
-    seen: dict[str, float] = {}
     stop = threading.Event()
     t = threading.Thread(target=relay.run, args=(stop,), daemon=True)
     t.start()
-    reader: ChdbBackend | None = None
+    watch = _Probes(app, settings.clickhouse_path)
     try:
-
-        def probe(i: int) -> str:
-            rid = f"FRESH{i:05d}"
-            rec = {
-                "record_id": rid, "kind": "complaint_filed", "at": "2026-03-02T09:00:00+08:00",
-                "recorded_at": "2026-03-02T09:00:00+08:00", "complaint_id": rid,
-                "department": "公安局", "channel": "hotline", "content": "freshness probe",
-            }  # fmt: skip
-            app.ingest([orjson.dumps(rec)])
-            return event_id(stream_id("complaint", rid), 1)
-
-        def look(ids: list[str]) -> None:
-            assert reader is not None
-            quoted = ", ".join(f"'{i}'" for i in ids)
-            now = time.perf_counter()
-            for (eid,) in reader.query(f"SELECT event_id FROM events WHERE event_id IN ({quoted})"):
-                seen.setdefault(eid, now)
-
-        warm = probe(0)  # group join, first insert, the reader's first open
-        deadline = time.monotonic() + 300
-        while reader is None or warm not in seen:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the projector never made the first event queryable")
-            try:
-                reader = reader or ChdbBackend(settings.clickhouse_path, read_only=True)
-                look([warm])
-            except ClickHouseError:
-                pass
-            time.sleep(0.05)
-        pending: list[str] = []
-        next_probe = time.perf_counter()
-        i = 1
-        deadline = time.monotonic() + probes * 0.25 + 60
-        while (i <= probes or pending) and time.monotonic() < deadline:
-            if i <= probes and time.perf_counter() >= next_probe:
-                pending.append(probe(i))
-                i += 1
-                next_probe += 0.25
-            look(pending)
-            pending = [p for p in pending if p not in seen]
-            time.sleep(0.02)
+        warm = watch.warm_up()
+        watch.run(probes)
     finally:
         stop.set()
         t.join(10)
-        if reader is not None:
-            reader.close()
+        watch.close()
         projector.terminate()
         projector.wait(30)
         app.close()
         broker.stop()
-    lat = sorted(seen[e] - acked[e] for e in seen if e in acked and e != warm)
+    lat = sorted(watch.seen[e] - acked[e] for e in watch.seen if e in acked and e != warm)
     if len(lat) < probes:
         return float("inf"), float("inf")
     return statistics.median(lat), lat[int(0.95 * (len(lat) - 1))]

@@ -21,7 +21,7 @@ from uuid import UUID
 
 import orjson
 
-from domain.storage import canonical_json
+from domain.encoding import canonical_json
 
 if TYPE_CHECKING:
     from domain.checkpoint import Checkpoint
@@ -269,6 +269,58 @@ class ChainVerifier:
                     (lo, cp.position),
                 )
             )
+        found.extend(self._head_breaks(cp, label))
+        if self.events != cp.events and not found:
+            found.append(
+                ChainBreak(
+                    min(self.last_id, cp.position) or 1,
+                    None,
+                    None,
+                    "",
+                    f"{self.events} events up to #{cp.position}, the {label} signed "
+                    f"{cp.events}: events deleted or added and renumbered",
+                    general=True,
+                )
+            )
+        found.extend(self._log_break(cp, label, report=not found))
+        if not found and heads_digest(self.tips) != cp.heads_digest:
+            found.append(
+                ChainBreak(
+                    min(self.last_id, cp.position) or 1,
+                    None,
+                    None,
+                    "",
+                    f"the stream heads differ from those the {label} signed",
+                    general=True,
+                )
+            )
+        self.problems.extend(found)
+
+    def _log_break(self, cp: Checkpoint, label: str, *, report: bool) -> list[ChainBreak]:
+        """The notification log up to ``cp`` against the digest it signed (reported once)."""
+        if hmac.compare_digest(self.log.hexdigest(), cp.log_digest):
+            self._log_ok_at = cp.position
+            return []
+        if not report or self._log_reported:
+            return []
+        self._log_reported = True
+        lo = self._log_ok_at + 1
+        return [
+            ChainBreak(
+                lo,
+                None,
+                None,
+                "",
+                f"events #{lo}..#{cp.position} are not the ones, or not in the order, the "
+                f"{label} signed: reordered or renumbered",
+                (lo, cp.position),
+                general=True,
+            )
+        ]
+
+    def _head_breaks(self, cp: Checkpoint, label: str) -> list[ChainBreak]:
+        """Each stream head ``cp`` signed that the store no longer has as signed."""
+        found: list[ChainBreak] = []
         for head in cp.heads:
             tip = self.tips.get(head.stream_id)
             if head.stream_id in self.broken and tip is not None and tip[0] >= head.version:
@@ -296,48 +348,7 @@ class ChainVerifier:
                 if tip is not None and tip[0] == head.version:
                     nid = min(nid, tip[2])
                 found.append(ChainBreak(nid, head.stream_id, head.version, "", reason))
-        if self.events != cp.events and not found:
-            found.append(
-                ChainBreak(
-                    min(self.last_id, cp.position) or 1,
-                    None,
-                    None,
-                    "",
-                    f"{self.events} events up to #{cp.position}, the {label} signed "
-                    f"{cp.events}: events deleted or added and renumbered",
-                    general=True,
-                )
-            )
-        log_ok = hmac.compare_digest(self.log.hexdigest(), cp.log_digest)
-        if not found and not log_ok and not self._log_reported:
-            lo = self._log_ok_at + 1
-            found.append(
-                ChainBreak(
-                    lo,
-                    None,
-                    None,
-                    "",
-                    f"events #{lo}..#{cp.position} are not the ones, or not in the order, the "
-                    f"{label} signed: reordered or renumbered",
-                    (lo, cp.position),
-                    general=True,
-                )
-            )
-            self._log_reported = True
-        if log_ok:
-            self._log_ok_at = cp.position
-        if not found and heads_digest(self.tips) != cp.heads_digest:
-            found.append(
-                ChainBreak(
-                    min(self.last_id, cp.position) or 1,
-                    None,
-                    None,
-                    "",
-                    f"the stream heads differ from those the {label} signed",
-                    general=True,
-                )
-            )
-        self.problems.extend(found)
+        return found
 
     def settle(self) -> None:
         """Evaluate the checkpoints up to the last row read (a reader that goes on later)."""

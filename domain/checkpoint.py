@@ -27,10 +27,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from domain.chain import ChainBreak, ChainVerifier, heads_digest
-from domain.storage import canonical_json
+from domain.encoding import canonical_json
+from domain.vocabulary import event_type
 
 FORMAT = "hallwatch.checkpoint/1"
-CHECKPOINT_TYPE = "gov.hallwatch.store.checkpoint"  # its CloudEvent type on the events topic
+CHECKPOINT_TYPE = event_type("store.checkpoint")  # its CloudEvent type on the events topic
 
 
 class CheckpointError(ValueError):

@@ -1,27 +1,24 @@
-"""Clock rules (时限规则) of CONTRACTS §3, as pure functions, in Asia/Shanghai time.
+"""Clock rules (时限规则, docs/contracts.md §3): every date a deadline rests on.
 
-Every time limit in a service hall counts working days (工作日, see
-``domain.calendar``); these functions turn a start date and a limit into the
-dates the supervision rules act on: due date (到期日), yellow warning (预警),
-overdue instant (超时), pauses for suspension (中止/特别程序) and correction
-(补正), extensions (延期), the 5-day intake limit (受理期限) and back-dating
-(补录).  They hold no state, so projections, alerting and replay give the same
-answer for the same events.
+Plain functions of a working-day calendar (domain/calendar.py), in Asia/Shanghai:
+the aggregates compute every due, warning and pause date through them, so
+projections, alerting and replay agree on the same events. Default limits come
+from ``Policy`` (domain/policy.py).
 """
 
 from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from domain.calendar import WorkCalendar
+from domain.policy import DEFAULT_POLICY
+from domain.vocabulary import TIME_ZONE
 
 __all__ = [
-    "BACKDATING_TOLERANCE_DAYS",
     "INTAKE_LIMIT_DAYS",
     "SHANGHAI",
-    "WARNING_SHARE",
+    "days_between",
     "due_date",
     "intake_deadline",
     "is_backdated",
@@ -29,6 +26,7 @@ __all__ = [
     "local_date",
     "overdue_from",
     "pause_days",
+    "paused_due",
     "shift_due",
     "start_of_day",
     "warning_date",
@@ -36,18 +34,11 @@ __all__ = [
     "warning_margin",
 ]
 
-#: The halls' time zone (北京时间); dates and midnights are taken here.
-SHANGHAI: ZoneInfo = ZoneInfo("Asia/Shanghai")
+#: The halls' time zone (domain/vocabulary.py), under the name the clock rules use.
+SHANGHAI = TIME_ZONE
 
-#: Intake decision limit (受理期限): accept, reject or request correction within
-#: 5 working days of submission (行政许可法 art. 32).
-INTAKE_LIMIT_DAYS = 5
-
-#: Default share of a limit kept as warning margin (预警比例): m = max(1, floor(0.2 × N)).
-WARNING_SHARE = 0.2
-
-#: A record entered more than this many working days after it happened is back-dated (补录).
-BACKDATING_TOLERANCE_DAYS = 1
+#: The default intake decision limit (受理期限, 行政许可法 art. 32), from ``Policy``.
+INTAKE_LIMIT_DAYS = DEFAULT_POLICY.intake_days
 
 _ONE_DAY = timedelta(days=1)
 _EIGHT_HOURS = timedelta(hours=8)
@@ -90,7 +81,7 @@ def parse_as_of(text: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=SHANGHAI)
 
 
-def warning_margin(n: int, share: float = WARNING_SHARE) -> int:
+def warning_margin(n: int, share: float = DEFAULT_POLICY.warning_share) -> int:
     """Warning margin m (预警提前量) for an ``n``-working-day limit: max(1, floor(share × n)).
 
     The yellow card shows the last ``m`` working days of a limit; at least one
@@ -141,6 +132,11 @@ def overdue_from(due: date) -> datetime:
     return start_of_day(due + _ONE_DAY)
 
 
+def days_between(cal: WorkCalendar, a: date, b: date) -> int:
+    """Working days in (a, b]: how late, how long handled, how long paused; 0 when b <= a."""
+    return cal.working_days_between(a, b)
+
+
 def pause_days(cal: WorkCalendar, s: date, r: date) -> int:
     """Working days in (S, R]: how far a pause pushes a due date back.
 
@@ -161,24 +157,41 @@ def shift_due(cal: WorkCalendar, due: date, days: int) -> date:
     return cal.add_working_days(due, days)
 
 
-def intake_deadline(cal: WorkCalendar, submitted: date) -> date:
-    """Last day for the intake decision (受理期限): 5 working days after submission.
+def paused_due(cal: WorkCalendar, due: date, since: date, day: date) -> date:
+    """The due date of a clock stopped since ``since`` if it ran again on ``day``: pushed
+    back by the working days in (since, day] (a conclusion during a pause is judged by it)."""
+    return shift_due(cal, due, pause_days(cal, since, day))
+
+
+def intake_deadline(
+    cal: WorkCalendar, submitted: date, days: int = DEFAULT_POLICY.intake_days
+) -> date:
+    """Last day for the intake decision (受理期限): ``days`` (5) working days after submission.
 
     A later decision is a violation and the case counts as accepted on the
     submission date (deemed acceptance, 行政许可法 art. 32).
     """
-    return cal.add_working_days(submitted, INTAKE_LIMIT_DAYS)
+    return cal.add_working_days(submitted, days)
 
 
-def is_backdated(cal: WorkCalendar, at: datetime, recorded_at: datetime) -> bool:
-    """True when a record was entered (补录) more than 1 working day after it happened.
+def is_backdated(
+    cal: WorkCalendar,
+    at: datetime,
+    recorded_at: datetime,
+    tolerance: int = DEFAULT_POLICY.backdating_tolerance_days,
+) -> bool:
+    """True when a record was entered (补录) more than ``tolerance`` (1) working days after
+    it happened.
 
     Counts working days in (local date of ``at``, local date of
     ``recorded_at``]: entering on the same day or the next working day is
     normal; later entry hides delays from real-time supervision.
     """
+    aware = at.tzinfo is not None and recorded_at.tzinfo is not None
+    if aware and recorded_at - at <= tolerance * _ONE_DAY:  # too soon to be that late
+        return False
     days = cal.working_days_between(local_date(at), local_date(recorded_at))
-    return days > BACKDATING_TOLERANCE_DAYS
+    return days > tolerance
 
 
 def is_overdue(due: date, now: datetime) -> bool:

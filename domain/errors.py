@@ -18,7 +18,7 @@ class DomainError(Exception):
 
 
 class InvalidRecord(DomainError):
-    """The record is not valid JSON or breaks the intake schema (CONTRACTS §2)."""
+    """The record is not valid JSON or breaks the intake schema (docs/contracts.md §2)."""
 
     code = "invalid_record"
 

@@ -1,4 +1,4 @@
-"""Intake records (CONTRACTS.md section 2): the JSON Schema and a compiled validator.
+"""Intake records (docs/contracts.md §2): the JSON Schema and a compiled validator.
 
 The schema file is the single source of truth: the kind list and the kind groups
 below are read from it, so code and contract cannot drift apart silently.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -239,19 +240,36 @@ _TOP_KEYS = frozenset(
 )
 
 
-def _record_check(kind: str) -> Check:
-    """One kind's whole record check, generated (raises _Unsupported)."""
+@dataclass
+class _KindRules:
+    """What the schema asks of one kind's records, gathered from its blocks."""
+
+    required: list[str]
+    rules: dict[str, list[Any]]  # field -> the schema nodes its value must satisfy
+    extra: Any  # the node any other field's value must satisfy
+    either: list[tuple[str, list[str]]]  # when the first is absent, the rest are required
+    allowed: frozenset[str] | None  # the only field names a record of the kind may use
+    most: int | None  # maxProperties
+
+
+def _kind_rules(kind: str) -> _KindRules:
+    """Gather one kind's rules from the schema (raises _Unsupported for what the
+    generated check does not handle)."""
     top = schema()
     if set(top) - _IGNORED - _TOP_KEYS or top.get("type") != "object":
         raise _Unsupported("top level")
-    src = _Source()
-    required = list(top.get("required", ()))
-    rules: dict[str, list[Any]] = {k: [v] for k, v in top.get("properties", {}).items()}
     extra = top.get("additionalProperties", {})
-    either: list[tuple[str, list[str]]] = []  # when the first is absent, the rest are required
-    allowed: frozenset[str] | None = None  # the only field names a record of the kind may use
-    blocks = [e["then"] for e in top["allOf"] if e["if"]["properties"]["kind"]["const"] == kind]
-    for block in blocks:
+    k = _KindRules(
+        list(top.get("required", ())),
+        {name: [v] for name, v in top.get("properties", {}).items()},
+        extra,
+        [],
+        None,
+        top.get("maxProperties"),
+    )
+    for block in (
+        e["then"] for e in top["allOf"] if e["if"]["properties"]["kind"]["const"] == kind
+    ):
         keys = set(block) - _IGNORED
         if keys - {"required", "properties", "if", "else", "propertyNames"} or ("if" in keys) != (
             "else" in keys
@@ -261,47 +279,52 @@ def _record_check(kind: str) -> Check:
             only = block["propertyNames"]
             if set(only) - _IGNORED != {"enum"}:
                 raise _Unsupported("propertyNames")
-            allowed = frozenset(only["enum"]) if allowed is None else allowed & set(only["enum"])
-        required += [k for k in block.get("required", ()) if k not in required]
-        for k, v in block.get("properties", {}).items():
-            rules.setdefault(k, [extra]).append(v)
+            names = frozenset(only["enum"])
+            k.allowed = names if k.allowed is None else k.allowed & names
+        k.required += [r for r in block.get("required", ()) if r not in k.required]
+        for name, v in block.get("properties", {}).items():
+            k.rules.setdefault(name, [extra]).append(v)
         if "if" in keys:
             cond, alt = block["if"], block["else"]
             if set(cond) - _IGNORED != {"required"} or set(alt) - _IGNORED != {"required"}:
                 raise _Unsupported("if/else")
             (given,) = cond["required"]
-            either.append((given, list(alt["required"])))
-    most = top.get("maxProperties")
+            k.either.append((given, list(alt["required"])))
+    return k
+
+
+def _record_check(kind: str) -> Check:
+    """One kind's whole record check, generated as plain Python (raises _Unsupported)."""
+    k = _kind_rules(kind)
+    src = _Source()
     lines = ["def check(d):"]
-    head = "d.__class__ is not dict" + (f" or len(d) > {most:d}" if most is not None else "")
-    lines.append(f"    if {head} or not {src.const(frozenset(required))} <= d.keys(): return False")
-    if allowed is not None:
-        lines.append(f"    if not d.keys() <= {src.const(allowed)}: return False")
-    for given, alt in either:
+    head = "d.__class__ is not dict" + (f" or len(d) > {k.most:d}" if k.most is not None else "")
+    lines.append(
+        f"    if {head} or not {src.const(frozenset(k.required))} <= d.keys(): return False"
+    )
+    if k.allowed is not None:
+        lines.append(f"    if not d.keys() <= {src.const(k.allowed)}: return False")
+    for given, alt in k.either:
         lines.append(f"    if {given!r} not in d and not {src.const(frozenset(alt))} <= d.keys():")
         lines.append("        return False")
     lines.append("    n = 0")
     seen: dict[str, str] = {}  # test -> the variable of a required field it passed
-    for i, (name, nodes) in enumerate(rules.items()):
+    for i, (name, nodes) in enumerate(k.rules.items()):
         v = f"v{i}"
         template = " and ".join(src.expr(n, "\0") for n in nodes)
-        test = template.replace("\0", v)
-        cond = f"not ({test})"
+        cond = f"not ({template.replace(chr(0), v)})"
         same = seen.get(template)
         if same is not None:  # equal to a value that passed the same test: valid too
             cond = f"not ({v} == {same} and {v}.__class__ is {same}.__class__) and {cond}"
-        if name in required:
-            lines.append(f"    {v} = d[{name!r}]")
-            lines.append(f"    if {cond}: return False")
+        if name in k.required:
+            lines += [f"    {v} = d[{name!r}]", f"    if {cond}: return False"]
             seen.setdefault(template, v)
         else:
-            lines.append(f"    {v} = d.get({name!r}, _MISSING)")
-            lines.append(f"    if {v} is not _MISSING:")
-            lines.append(f"        if {cond}: return False")
-            lines.append("        n += 1")
-    always = sum(1 for k in required if k in rules)  # present and checked above
+            lines += [f"    {v} = d.get({name!r}, _MISSING)", f"    if {v} is not _MISSING:"]
+            lines += [f"        if {cond}: return False", "        n += 1"]
+    always = sum(1 for r in k.required if r in k.rules)  # present and checked above
     lines.append(f"    if len(d) > n + {always:d}:")
-    known, extra_test = src.const(frozenset(rules)), src.expr(extra, "x")
+    known, extra_test = src.const(frozenset(k.rules)), src.expr(k.extra, "x")
     lines.append("        for k, x in d.items():")
     lines.append(f"            if k not in {known} and not ({extra_test}): return False")
     lines.append("    return True")

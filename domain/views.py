@@ -1,9 +1,8 @@
-"""Read views of cases and complaints, with the flags that hold at a given time.
+"""Read views of cases, complaints and orders, with the flags that hold at a given time.
 
-Time-based alerts (``case_warning``, ``case_overdue``, ``step_overdue`` …) are
-computed here from the dates stored in the events -- no calendar needed -- so
-``hallwatch case --as-of`` shows exactly what an inspector would have seen
-then.  Violations are facts recorded by the domain and simply listed.
+The flags come from domain/alerts.py (the alert rules) and the violations the
+domain recorded, so ``hallwatch case --as-of`` shows exactly what an inspector
+would have seen then.
 """
 
 from __future__ import annotations
@@ -13,40 +12,17 @@ from datetime import date, datetime
 from typing import Any
 
 from domain import clock
-from domain.model import (
-    ACCEPTED_OPEN,
-    AWAITING_INTAKE,
-    C_ACCEPTED,
-    C_ASSIGNED,
-    C_FILED,
-    CONCLUDED,
-    CORRECTION_PAUSED,
-    SUSPENDED,
-    Case,
-    Complaint,
-    HallAggregate,
-    SupervisionOrder,
-)
+from domain.alerts import case_flags, case_overdue, complaint_flags, order_flags
+from domain.model import Case, Complaint, HallAggregate, StepState, SupervisionOrder
 from domain.privacy import mask_name
 
-ALERT_KINDS = (
-    "case_warning",
-    "case_overdue",
-    "step_overdue",
-    "intake_overdue",
-    "complaint_overdue",
-    "rating_unanswered",
-    "supervision_unanswered",
-)
-VIOLATION_KINDS = (
-    "second_correction",
-    "late_intake_decision",
-    "missing_reason",
-    "skipped_steps",
-    "backdated_entry",
-    "instant_conclusion",
-    "repeated_suspension",
-)
+__all__ = [
+    "applicant_view",
+    "case_view",
+    "complaint_view",
+    "event_row",
+    "order_view",
+]
 
 
 def _iso(v: date | datetime | None) -> str | None:
@@ -56,60 +32,6 @@ def _iso(v: date | datetime | None) -> str | None:
 def _passed(due: date | None, at: datetime) -> bool:
     """True from 00:00 (Asia/Shanghai) of the day after ``due``."""
     return due is not None and clock.is_overdue(due, at)
-
-
-def case_overdue(case: Case, now: datetime) -> bool:
-    """审批超时: concluded late, or open, clock running, and past its due date."""
-    if case.status == CONCLUDED:
-        return case.on_time is False
-    if case.status in (SUSPENDED, CORRECTION_PAUSED):
-        return False
-    return case.status in ACCEPTED_OPEN and _passed(case.due_date, now)
-
-
-def case_alerts(case: Case, now: datetime) -> list[str]:
-    """Alert kinds that hold for a case at ``now`` (a breach once raised stays)."""
-    out: list[str] = []
-    end = case.concluded_at if case.status == CONCLUDED and case.concluded_at else now
-    if case.warn_date is not None and case.accepted_at is not None:
-        paused_now = case.status in (SUSPENDED, CORRECTION_PAUSED)
-        if not paused_now and end >= clock.start_of_day(case.warn_date):
-            out.append("case_warning")
-    if case_overdue(case, now):
-        out.append("case_overdue")
-    for st in case.steps.values():
-        if st.on_time is False or (
-            st.running
-            and case.status not in (SUSPENDED, CORRECTION_PAUSED)
-            and _passed(st.due_date, now)
-        ):
-            out.append("step_overdue")
-            break
-    else:
-        waiting, due = case.next_step, case.next_step_due
-        if (
-            waiting is not None
-            and not case.steps[waiting].running
-            and case.status not in (SUSPENDED, CORRECTION_PAUSED, CONCLUDED)
-            and _passed(due, now)
-        ):
-            out.append("step_overdue")
-    if case.status == AWAITING_INTAKE and _passed(case.intake_due_date, now):
-        out.append("intake_overdue")
-    if case.rating_answer_due is not None:
-        answered = case.rating_answered_at
-        if (answered is None and _passed(case.rating_answer_due, now)) or (
-            answered is not None and clock.local_date(answered) > case.rating_answer_due
-        ):
-            out.append("rating_unanswered")
-    for order in case.orders.values():
-        answered = order["answered_at"]
-        if (answered is None and _passed(order["due_date"], now)) or (
-            answered is not None and clock.local_date(answered) > order["due_date"]
-        ):
-            out.append("supervision_unanswered")
-            break
-    return out
 
 
 def event_row(agg_cls: type[HallAggregate], e: HallAggregate.Event) -> dict[str, Any]:
@@ -151,10 +73,36 @@ def event_row(agg_cls: type[HallAggregate], e: HallAggregate.Event) -> dict[str,
 
 
 def case_view(case: Case, events: Sequence[HallAggregate.Event], now: datetime) -> dict[str, Any]:
-    """The JSON of ``hallwatch case`` (CONTRACTS §4) at time ``now``."""
+    """The JSON of ``hallwatch case`` (docs/contracts.md §4) at time ``now``."""
     violations = [v["violation"] for v in case.violations]
     recorded = [a["alert"] for a in case.alerts if a["at"] <= now]
-    flags = list(dict.fromkeys(case_alerts(case, now) + recorded + violations))
+    return {
+        **_case_head(case),
+        **_case_clock(case, now),
+        "steps": [_step_row(st, now) for st in case.steps.values()],
+        **_case_end(case),
+        "supervision_orders": [
+            {"order_id": k, **{kk: _plain(vv) for kk, vv in v.items()}}
+            for k, v in case.orders.items()
+        ],
+        "complaints": list(case.complaints),
+        "flags": list(dict.fromkeys(case_flags(case, now) + recorded + violations)),
+        "violations": [
+            {"violation": v["violation"], "detail": v["detail"], "at": _iso(v["at"])}
+            for v in case.violations
+        ],
+        "alerts": [{k: _plain(v) for k, v in a.items()} for a in case.alerts if a["at"] <= now],
+        "as_of": now.isoformat(),
+        "events": [event_row(Case, e) for e in events],
+    }
+
+
+def _plain(v: Any) -> Any:
+    return _iso(v) if isinstance(v, (date, datetime)) else v
+
+
+def _case_head(case: Case) -> dict[str, Any]:
+    """What the case is and who applied (the name masked)."""
     return {
         "case_id": case.case_id,
         "receipt_no": case.receipt_no,
@@ -168,6 +116,12 @@ def case_view(case: Case, events: Sequence[HallAggregate.Event], now: datetime) 
         "applicant_name": mask_name(case.applicant_name),
         "bundle_id": case.bundle_id,
         "status": case.status,
+    }
+
+
+def _case_clock(case: Case, now: datetime) -> dict[str, Any]:
+    """The case's limits and dates, and whether it is overdue at ``now``."""
+    return {
         "submitted_at": _iso(case.submitted_at),
         "intake_due_date": _iso(case.intake_due_date),
         "accepted_at": _iso(case.accepted_at),
@@ -182,20 +136,26 @@ def case_view(case: Case, events: Sequence[HallAggregate.Event], now: datetime) 
         "extension_days": case.extension_days,
         "suspension": case.suspension,
         "corrections": case.corrections,
-        "steps": [
-            {
-                "step": st.name,
-                "days": st.days,
-                "started_on": _iso(st.started_on),
-                "due_date": _iso(st.due_date),
-                "completed_on": _iso(st.completed_on),
-                "decision": st.decision,
-                "handler": st.handler,
-                "on_time": st.on_time,
-                "overdue": st.on_time is False or (st.running and _passed(st.due_date, now)),
-            }
-            for st in case.steps.values()
-        ],
+    }
+
+
+def _step_row(st: StepState, now: datetime) -> dict[str, Any]:
+    return {
+        "step": st.name,
+        "days": st.days,
+        "started_on": _iso(st.started_on),
+        "due_date": _iso(st.due_date),
+        "completed_on": _iso(st.completed_on),
+        "decision": st.decision,
+        "handler": st.handler,
+        "on_time": st.on_time,
+        "overdue": st.on_time is False or (st.running and _passed(st.due_date, now)),
+    }
+
+
+def _case_end(case: Case) -> dict[str, Any]:
+    """How the case ended, was delivered and rated."""
+    return {
         "outcome": case.outcome,
         "concluded_at": _iso(case.concluded_at),
         "on_time": case.on_time,
@@ -206,34 +166,6 @@ def case_view(case: Case, events: Sequence[HallAggregate.Event], now: datetime) 
         "site_visits": case.site_visits,
         "rating": case.rating,
         "rating_answered_at": _iso(case.rating_answered_at),
-        "supervision_orders": [
-            {
-                "order_id": k,
-                **{
-                    kk: _iso(vv) if isinstance(vv, (date, datetime)) else vv for kk, vv in v.items()
-                },
-            }
-            for k, v in case.orders.items()
-        ],
-        "complaints": list(case.complaints),
-        "flags": flags,
-        "violations": [
-            {"violation": v["violation"], "detail": v["detail"], "at": _iso(v["at"])}
-            for v in case.violations
-        ],
-        "alerts": [
-            {
-                "alert": a["alert"],
-                "deadline": _iso(a["deadline"]),
-                "step": a["step"],
-                "detail": a["detail"],
-                "at": _iso(a["at"]),
-            }
-            for a in case.alerts
-            if a["at"] <= now
-        ],
-        "as_of": now.isoformat(),
-        "events": [event_row(Case, e) for e in events],
     }
 
 
@@ -259,21 +191,6 @@ def applicant_view(
     }
 
 
-def complaint_alerts(c: Complaint, now: datetime) -> list[str]:
-    """complaint_overdue: acceptance or reply past its deadline (or made late)."""
-    late = False
-    if c.status == C_FILED and _passed(c.accept_due_date, now):
-        late = True
-    if c.accepted_at is not None and clock.local_date(c.accepted_at) > c.accept_due_date:
-        late = True
-    if c.reply_due_date is not None:
-        if c.status in (C_ACCEPTED, C_ASSIGNED) and _passed(c.reply_due_date, now):
-            late = True
-        if c.replied_at is not None and clock.local_date(c.replied_at) > c.reply_due_date:
-            late = True
-    return ["complaint_overdue"] if late else []
-
-
 def complaint_view(
     c: Complaint, events: Sequence[HallAggregate.Event], now: datetime
 ) -> dict[str, Any]:
@@ -296,7 +213,7 @@ def complaint_view(
         "rejection_reason": c.rejection_reason,
         "flags": list(
             dict.fromkeys(
-                complaint_alerts(c, now)
+                complaint_flags(c, now)
                 + [a["alert"] for a in c.alerts if a["at"] <= now]
                 + [v["violation"] for v in c.violations]
             )
@@ -310,9 +227,6 @@ def order_view(
     o: SupervisionOrder, events: Sequence[HallAggregate.Event], now: datetime
 ) -> dict[str, Any]:
     """The JSON of ``hallwatch order``: a supervision order (督办单) and its answer."""
-    unanswered = (o.answered_at is None and _passed(o.due_date, now)) or (
-        o.answered_at is not None and clock.local_date(o.answered_at) > o.due_date
-    )
     return {
         "order_id": o.order_id,
         "case_id": o.case_id,
@@ -324,7 +238,7 @@ def order_view(
         "due_date": _iso(o.due_date),
         "answered_at": _iso(o.answered_at),
         "reply": o.reply,
-        "flags": ["supervision_unanswered"] if unanswered else [],
+        "flags": order_flags(o, now),
         "as_of": now.isoformat(),
         "events": [event_row(SupervisionOrder, e) for e in events],
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from domain.policy import Policy
+from domain.policy import DEFAULT_POLICY, Policy
 
 
 class SettingsError(ValueError):
@@ -42,6 +42,8 @@ class Settings:
     topic_partitions: int = 6
     clickhouse_url: str | None = None
     alert_tick_seconds: float = 0.5
+    log_level: str | None = None  # None: INFO for long-running commands, else WARNING
+    log_format: str = "text"  # or "json": one object per line
 
     @property
     def clickhouse_path(self) -> Path:
@@ -158,7 +160,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         if len(key) < 16:
             raise SettingsError("HALLWATCH_SECRET_KEY: use at least 16 bytes (32 hex digits)")
     share_raw = env.get("HALLWATCH_WARNING_SHARE")
-    share = 0.2
+    share = DEFAULT_POLICY.warning_share
     if share_raw:
         try:
             share = float(share_raw)
@@ -192,10 +194,16 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         topic_prefix=_prefix(env.get("HALLWATCH_TOPIC_PREFIX") or "hallwatch"),
         topic_partitions=_int(env, "HALLWATCH_TOPIC_PARTITIONS", 6),
         clickhouse_url=_clickhouse_url(env.get("HALLWATCH_CLICKHOUSE_URL") or None),
+        log_level=_log_level(env.get("HALLWATCH_LOG_LEVEL") or None),
+        log_format=_log_format(env.get("HALLWATCH_LOG_FORMAT") or "text"),
         policy=Policy(
             warning_share=share,
-            bad_rating_answer_days=_int(env, "HALLWATCH_BAD_RATING_ANSWER_DAYS", 5),
-            complaint_reply_days=_int(env, "HALLWATCH_COMPLAINT_REPLY_DAYS", 15),
+            bad_rating_answer_days=_int(
+                env, "HALLWATCH_BAD_RATING_ANSWER_DAYS", DEFAULT_POLICY.bad_rating_answer_days
+            ),
+            complaint_reply_days=_int(
+                env, "HALLWATCH_COMPLAINT_REPLY_DAYS", DEFAULT_POLICY.complaint_reply_days
+            ),
         ),
     )
 
@@ -211,6 +219,23 @@ def _prefix(value: str) -> str:
     if not value.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise SettingsError(f"HALLWATCH_TOPIC_PREFIX={value!r}: use letters, digits, '.', '-', '_'")
     return value
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value.strip().upper() not in _LOG_LEVELS:
+        raise SettingsError(f"HALLWATCH_LOG_LEVEL={value!r}: use one of {', '.join(_LOG_LEVELS)}")
+    return value.strip().upper()
+
+
+def _log_format(value: str) -> str:
+    if value.strip().lower() not in ("text", "json"):
+        raise SettingsError(f"HALLWATCH_LOG_FORMAT={value!r}: use text or json")
+    return value.strip().lower()
 
 
 def _clickhouse_url(url: str | None) -> str | None:
@@ -235,13 +260,13 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         # owner-only: the event store holds applicant names in clear
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return {
-            "PERSISTENCE_MODULE": "domain.storage:TunedSQLiteFactory",
+            "PERSISTENCE_MODULE": "infra.persistence:TunedSQLiteFactory",
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     p = urlparse(settings.database_url)
     return {
-        "PERSISTENCE_MODULE": "domain.storage:KeyedPostgresFactory",
+        "PERSISTENCE_MODULE": "infra.persistence:KeyedPostgresFactory",
         "POSTGRES_DBNAME": unquote(p.path.lstrip("/")),
         "POSTGRES_HOST": p.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(p.port or 5432),

@@ -1,32 +1,17 @@
 """KPIs and monthly rankings (效能评价, 每月一公示): every definition in one place.
 
-``hallwatch rank``, the dashboard and the monthly report all call
-:func:`rank`; nothing else computes a KPI. A KPI is a plain function of the
-month's *base counts* of one group (a department, a town or an item): the
-counts are read from ClickHouse by the few queries in :func:`base_counts`,
-and each KPI below turns them into its value with the formula in its
-docstring (CONTRACTS §6; the extra KPIs DOMAIN.md lists come after the
-contract's).
+To add a KPI: register its function below (``@kpi``; its docstring is the formula),
+and add the base counts it reads to the query of their source table. ``hallwatch
+rank``, the dashboard and the monthly report all call :func:`rank`; nothing else
+computes a KPI. A KPI is a plain function of the month's *base counts* of one group
+(a department, a town or an item), read from ClickHouse by :func:`base_counts`.
 
-Conventions, as the contract fixes them:
-
-* months and dates are Asia/Shanghai; "in M" means from 00:00 of the 1st of M
-  (inclusive) to 00:00 of the 1st of the next month (exclusive);
-* a rate is a number in [0, 1], ``None`` when its denominator is 0, and exact: the
-  float nearest num / den, never rounded (the contract states no precision);
-  ``hallwatch rank``'s table rounds for display only, and ``score`` has 2 decimals;
-* a case is *concluded* by its ``concluded`` event (办结); a rejection at intake
-  (不予受理) is not a conclusion;
-* duplicates never count: every table is read deduplicated (``FINAL``) and
-  alerts by their event id.
-
-Grouping: ``department`` and ``item`` group a complaint by the case it is
-about (or by the department it names when it names no case); ``town`` groups
-by the case's town, so a complaint against a department with no case counts
-for no town. Rows whose group is empty are left out.
-
-The ranking (best first) is by :func:`score`, a documented composite; ties by
-group name.
+The conventions (months and dates in Asia/Shanghai, rates exact in [0, 1] or
+``None``, duplicates never counted) are docs/contracts.md §6; docs/kpis.md
+explains the as-of case state and the overdue rate; docs/domain.md lists the
+extra KPIs. ``department`` and ``item`` group a complaint by the case it is about
+(else by the department it names); ``town`` by the case's town. Rows whose group
+is empty are left out. The ranking (best first) is by :func:`score`; ties by group.
 """
 
 from __future__ import annotations
@@ -38,15 +23,29 @@ from typing import Any, Literal
 
 from domain import clock
 from domain.calendar import WorkCalendar
-from projections.clickhouse import ClickHouse, quote
-from projections.queries import case_state_sql, ts
+from domain.vocabulary import (
+    BAD_RATING_MAX,
+    CLOSED_STATUSES,
+    ONLINE_CHANNELS,
+    AlertKind,
+    CaseStatus,
+    Channel,
+    ComplaintStatus,
+    FlagCategory,
+    StreamKind,
+    event_type,
+)
+from projections.clickhouse import ClickHouse, day, quote, quote_all, ts
+from projections.month import Month as Month  # kpi.Month: where callers find it
+from projections.queries import case_state_sql
 
 Grouping = Literal["department", "town", "item"]
 GROUPINGS: tuple[Grouping, ...] = ("department", "town", "item")
 Value = int | float | None
 Base = Mapping[str, float]
 
-LIFECYCLE_END = ("concluded", "rejected")
+#: The statuses that end a case's lifecycle (办结, 不予受理), in ``CaseStatus`` order.
+LIFECYCLE_END = tuple(s.value for s in CaseStatus if s in CLOSED_STATUSES)
 
 
 # --------------------------------------------------------------------------- the registry
@@ -61,7 +60,7 @@ class Kpi:
     zh: str
     kind: Literal["count", "rate", "mean", "per_1000"]
     fn: Callable[[Base], Value]
-    contract: bool  # one of CONTRACTS §6's fixed keys (False: an extra DOMAIN.md KPI)
+    contract: bool  # one of docs/contracts.md §6's fixed keys (False: a docs/domain.md extra)
 
     @property
     def formula(self) -> str:
@@ -99,7 +98,7 @@ def _n(base: Base, key: str) -> float:
     return float(base.get(key, 0) or 0)
 
 
-# --------------------------------------------------------------------------- CONTRACTS §6
+# --------------------------------------------------------------------------- docs/contracts.md §6
 
 
 @kpi("submitted", "申报量", "count")
@@ -125,13 +124,9 @@ def on_time_rate(b: Base) -> Value:
 @kpi("overdue_rate", "审批超时率", "rate")
 def overdue_rate(b: Base) -> Value:
     """(concluded late in M + open and past due at the end of M) / (concluded in M
-    with a due date + open with a due date at the end of M). "Open at the end of M"
-    is the case as it stood then, with the case's own due date then (never a step's,
-    nor moved by later pauses); past due means due before the 1st of the next month.
-    A case whose clock is stopped then (suspended, or a correction after acceptance)
-    is judged as a conclusion on the last day of M would be (``Case.conclude``): its
-    due date pushed by the working days in (pause start, last day of M], past due when
-    that is before the last day (a pause cannot hide a case that was already late)."""
+    with a due date + open with a due date at the end of M), each open case as it
+    stood then; a paused one is past due if a conclusion on the last day of M would be
+    late (docs/kpis.md)."""
     num = _n(b, "concluded_late") + _n(b, "open_overdue_at_end")
     return ratio(num, _n(b, "concluded_with_due") + _n(b, "open_with_due_at_end"))
 
@@ -212,11 +207,11 @@ def overdue_alerts(b: Base) -> Value:
 
 @kpi("violations", "违规数", "count")
 def violations(b: Base) -> Value:
-    """violation flags (the seven CONTRACTS §3 kinds) raised in M."""
+    """violation flags (the seven kinds of docs/contracts.md §3) raised in M."""
     return int(_n(b, "violations"))
 
 
-# --------------------------------------------------------------------------- DOMAIN.md extras
+# --------------------------------------------------------------------------- docs/domain.md extras
 
 
 @kpi("p90_handling_days", "办理时长90分位", "mean", contract=False)
@@ -343,48 +338,7 @@ def _per_100(values: Mapping[str, Value]) -> float | None:
     return None if not sub else float(values.get("violations") or 0) / float(sub) * 100
 
 
-# --------------------------------------------------------------------------- the month
-
-
-@dataclass(frozen=True, slots=True)
-class Month:
-    """A calendar month in Asia/Shanghai: [start, end)."""
-
-    year: int
-    month: int
-
-    @classmethod
-    def parse(cls, text: str) -> Month:
-        """``YYYY-MM``; ValueError naming the input otherwise."""
-        try:
-            y, m = text.strip().split("-")
-            if len(y) != 4 or len(m) != 2:
-                raise ValueError
-            out = cls(int(y), int(m))
-            if not 1 <= out.month <= 12:
-                raise ValueError
-            return out
-        except ValueError:
-            raise ValueError(f"month {text!r} is not YYYY-MM (e.g. 2026-10)") from None
-
-    def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
-
-    @property
-    def first_day(self) -> date:
-        return date(self.year, self.month, 1)
-
-    @property
-    def next_first_day(self) -> date:
-        return date(self.year + self.month // 12, self.month % 12 + 1, 1)
-
-    @property
-    def start(self) -> datetime:
-        return clock.start_of_day(self.first_day)
-
-    @property
-    def end(self) -> datetime:
-        return clock.start_of_day(self.next_first_day)
+# --------------------------------------------------------------------------- base counts
 
 
 def _in(column: str, m: Month) -> str:
@@ -397,15 +351,17 @@ _GROUP_COLUMN: dict[Grouping, str] = {
     "town": "town",
     "item": "item_code",
 }
-_ONLINE_CHANNELS = ("web", "app", "kiosk")
+#: Online channels (网上办理), in ``Channel`` order.
+_ONLINE_CHANNELS = tuple(c.value for c in Channel if c in ONLINE_CHANNELS)
+_CONCLUDED = quote(CaseStatus.CONCLUDED.value)
 
 
 def _cases_sql(m: Month, by: Grouping) -> str:
     g = _GROUP_COLUMN[by]
     sub = _in("submitted_at", m)
-    con = f"({_in('concluded_at', m)} AND status = 'concluded')"
+    con = f"({_in('concluded_at', m)} AND status = {_CONCLUDED})"
     dlv = _in("delivered_at", m)
-    online = ", ".join(quote(c) for c in _ONLINE_CHANNELS)
+    online = quote_all(_ONLINE_CHANNELS)
     return f"""
 SELECT {g} AS grp,
   countIf({sub}) AS submitted,
@@ -430,7 +386,7 @@ GROUP BY grp"""
 
 def _p90_sql(m: Month, by: Grouping) -> str:
     g = _GROUP_COLUMN[by]
-    con = f"({_in('concluded_at', m)} AND status = 'concluded')"
+    con = f"({_in('concluded_at', m)} AND status = {_CONCLUDED})"
     return f"""
 SELECT {g} AS grp, quantileExact(0.9)(assumeNotNull(handling_days)) AS p90_handling_days
 FROM cases FINAL
@@ -443,9 +399,10 @@ def _ratings_sql(m: Month, by: Grouping) -> str:
     return f"""
 SELECT {g} AS grp,
   count() AS ratings,
-  countIf(level >= 3) AS ratings_satisfied,
-  countIf(level <= 2) AS bad_reviews,
-  countIf(level <= 2 AND ifNull(answered_on_time, 0) = 1) AS bad_reviews_answered_on_time
+  countIf(level >= {quote(BAD_RATING_MAX + 1)}) AS ratings_satisfied,
+  countIf(level <= {quote(BAD_RATING_MAX)}) AS bad_reviews,
+  countIf(level <= {quote(BAD_RATING_MAX)} AND ifNull(answered_on_time, 0) = 1)
+    AS bad_reviews_answered_on_time
 FROM ratings FINAL
 WHERE {_in("rated_at", m)}
 GROUP BY grp"""
@@ -462,7 +419,7 @@ def _complaints_sql(m: Month, by: Grouping) -> str:
     return f"""
 SELECT {grp} AS grp,
   count() AS complaints,
-  countIf(status != 'rejected') AS complaints_to_answer,
+  countIf(status != {quote(ComplaintStatus.REJECTED.value)}) AS complaints_to_answer,
   countIf(ifNull(replied_on_time, 0) = 1) AS complaints_replied_on_time
 FROM
 (
@@ -482,12 +439,15 @@ def _alerts_sql(m: Month, by: Grouping) -> str:
     g = _GROUP_COLUMN[by]
     return f"""
 SELECT {g} AS grp,
-  uniqExactIf(alert_id, kind = 'case_warning') AS warnings,
-  uniqExactIf(alert_id, kind = 'case_overdue') AS overdue_alerts,
-  uniqExactIf(alert_id, category = 'violation') AS violations
+  uniqExactIf(alert_id, kind = {quote(AlertKind.CASE_WARNING.value)}) AS warnings,
+  uniqExactIf(alert_id, kind = {quote(AlertKind.CASE_OVERDUE.value)}) AS overdue_alerts,
+  uniqExactIf(alert_id, category = {quote(FlagCategory.VIOLATION.value)}) AS violations
 FROM alerts
 WHERE {_in("raised_at", m)}
 GROUP BY grp"""
+
+
+_SUBMITTED = quote(event_type(f"{StreamKind.CASE.value}.submitted"))
 
 
 def _depth_sql(m: Month, by: Grouping) -> str:
@@ -503,7 +463,7 @@ FROM
   SELECT {g} AS grp, item_code, visitParamExtractUInt(data, 'online_depth') AS depth,
          visitParamExtractString(data, 'town') AS town
   FROM events
-  WHERE type = 'gov.hallwatch.case.submitted' AND {_in("occurred_at", m)}
+  WHERE type = {_SUBMITTED} AND {_in("occurred_at", m)}
 )
 GROUP BY grp"""
 
@@ -518,18 +478,16 @@ SELECT {g} AS grp, paused,
   if(paused, due, toDate('1970-01-01')) AS paused_due,
   if(paused, paused_since_ts, 0) AS since_ts,
   count() AS open_with_due_at_end,
-  countIf(ifNull(running AND due < toDate({quote(m.next_first_day.isoformat())}), 0))
-    AS open_overdue_at_end
+  countIf(ifNull(running AND due < {day(m.next_first_day)}, 0)) AS open_overdue_at_end
 FROM ({case_state_sql(m.end, strict=True)})
-WHERE status NOT IN ('concluded', 'rejected') AND due IS NOT NULL
+WHERE status NOT IN ({quote_all(LIFECYCLE_END)}) AND due IS NOT NULL
 GROUP BY grp, paused, paused_due, since_ts"""
 
 
 def _paused_past_due(due: date, since: date, last_day: date, cal: WorkCalendar) -> bool:
     """A case paused since ``since`` with ``due`` as its due date: late if concluded on
-    ``last_day``? ``Case.conclude`` pushes the due date by the working days in
-    (since, last_day] and is on time when ``last_day`` is on or before that."""
-    return last_day > cal.add_working_days(due, cal.working_days_between(since, last_day))
+    ``last_day``, its due date pushed by the pause as ``Case.conclude`` pushes it?"""
+    return last_day > clock.paused_due(cal, due, since, last_day)
 
 
 def _open_at_end(
@@ -598,7 +556,7 @@ def rank(
     ch: ClickHouse, month: Month, by: Grouping, *, calendar: WorkCalendar | None = None
 ) -> list[dict[str, Any]]:
     """The month's ranking: one object per group, best first, each with ``group``,
-    ``rank``, ``score`` and every KPI (CONTRACTS §6 keys first), rates exact."""
+    ``rank``, ``score`` and every KPI (docs/contracts.md §6 keys first), rates exact."""
     if by not in GROUPINGS:
         raise ValueError(f"cannot rank by {by!r}: choose one of {', '.join(GROUPINGS)}")
     rows: list[dict[str, Any]] = []

@@ -15,20 +15,33 @@ times), the same cut ``hallwatch case REF --as-of T`` makes in the event store:
   case not concluded, the step not completed, the complaint not replied, the
   order not answered, the bad review not answered…).
 
-Every query reads deduplicated data (``FINAL``, ``argMax`` or ``LIMIT 1 BY``):
-a re-delivered event never shows twice. Only SQL that chdb and ClickHouse 18.16
-both accept (no window functions, one JOIN per SELECT, ``visitParamExtract*``
-for JSON).
+The statuses come from the one status machine (``domain.lifecycle``) and every
+other word from ``domain.vocabulary``: the SQL is generated from them. Every query
+reads deduplicated data (``FINAL``, ``argMax`` or ``LIMIT 1 BY``): a re-delivered
+event never shows twice. docs/kpis.md explains the as-of case state; only SQL
+that chdb and ClickHouse 18.16 both accept (``projections.clickhouse.common``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 from domain import clock
-from projections.clickhouse import ClickHouse, quote
+from domain.lifecycle import STATUS_AFTER, lifecycle_events
+from domain.vocabulary import (
+    ACCEPTED_OPEN,
+    OPEN_STATUSES,
+    PAUSED_STATUSES,
+    TIME_ZONE,
+    AlertKind,
+    CaseStatus,
+    CorrectionStage,
+    StreamKind,
+    event_type,
+)
+from projections.clickhouse import ClickHouse, day, quote, quote_all, ts
 
 DEFAULT_LIMIT = 1000
 CASE_COLUMNS = (
@@ -39,126 +52,139 @@ ALERT_COLUMNS = (
     "alert_id", "kind", "category", "stream_kind", "subject", "step", "department", "town",
     "item_code", "deadline", "detail", "raised_at", "recorded_at", "open",
 )  # fmt: skip
-OPEN_CASE = ("awaiting_intake", "awaiting_materials", "in_progress", "correction_paused",
-             "suspended")  # fmt: skip
 
 
-def ts(when: datetime) -> str:
-    """A DateTime literal both ClickHouse versions read the same way (a Unix time)."""
-    clock.local_date(when)  # refuses a naive time with a clear error
-    return f"toDateTime({int(when.timestamp())})"
+def _in_status_order(statuses: Collection[str]) -> tuple[str, ...]:
+    """These statuses as plain strings, in ``CaseStatus`` order (stable SQL text)."""
+    return tuple(s.value for s in CaseStatus if s in statuses)
 
 
-def _day(d: date) -> str:
-    return f"toDate({quote(d.isoformat())})"
+#: The open statuses (在办), for ``open_only``.
+OPEN_CASE = _in_status_order(OPEN_STATUSES)
+#: Accepted and open with the clock running; and with it stopped (暂停计时).
+_RUNNING = _in_status_order(ACCEPTED_OPEN - PAUSED_STATUSES)
+_PAUSED = _in_status_order(PAUSED_STATUSES)
+_CASE = StreamKind.CASE.value
+_CONCLUDED = quote(CaseStatus.CONCLUDED.value)
+_IN_PROGRESS = quote(CaseStatus.IN_PROGRESS.value)
 
 
 def _filters(column_values: dict[str, str | None]) -> list[str]:
     return [f"{col} = {quote(v)}" for col, v in column_values.items() if v]
 
 
-CASE_TYPE = "gov.hallwatch.case."
-#: The case events that set the CASE's own due and warning dates (CONTRACTS §3): its
-#: acceptance, a resumption, the one extension, its conclusion (the due date it was
-#: judged by) and a correction received during handling (``_HANDLING``). Step events
-#: carry a step's dates under the same field names: they are never read for the case's.
-_CASE_CLOCK_TYPES = ("accepted", "resumed", "extended", "concluded")
-#: The case's lifecycle events: the status follows the latest of them.
-_LIFECYCLE_TYPES = (
-    "submitted", "accepted", "rejected", "correction_requested", "correction_received",
-    "suspended", "resumed", "concluded",
-)  # fmt: skip
+#: The case events that set the case's OWN due and warning dates (docs/contracts.md §3),
+#: besides a correction received during handling (``_HANDLING``). Step events carry a
+#: step's dates under the same field names: they are never read for the case's.
+_CASE_CLOCK_EVENTS = ("accepted", "resumed", "extended", "concluded")
+#: The events after which the case's clock runs again (as ``Case.paused_since`` follows),
+#: besides a correction received during handling.
+_CLOCK_RUNS_EVENTS = ("accepted", "resumed", "concluded")
+#: The case's lifecycle events (short names): the status follows the latest of them.
+_LIFECYCLE_EVENTS = lifecycle_events(_CASE)
+_INTAKE, _HANDLING_STAGE = CorrectionStage.INTAKE.value, CorrectionStage.HANDLING.value
 _STAGE = "visitParamExtractString(data, 'stage')"
-_HANDLING = f"{_STAGE} = 'handling'"
+_HANDLING = f"{_STAGE} = {quote(_HANDLING_STAGE)}"
+
+
+def _t(name: str) -> str:
+    """The quoted CloudEvents type of a case event: ``_t("accepted")``."""
+    return quote(event_type(f"{_CASE}.{name}"))
 
 
 def _types(*names: str) -> str:
     """``type IN (…)`` operands: the full CloudEvents types of these case events."""
-    return ", ".join(quote(CASE_TYPE + n) for n in names)
+    return ", ".join(_t(n) for n in names)
+
+
+def _status_sql() -> str:
+    """``multiIf`` of the status after the latest lifecycle event (``last``, a type) and
+    the latest correction's ``stage``, generated from ``domain.lifecycle.STATUS_AFTER``."""
+    arms = []
+    for name, after in STATUS_AFTER.items():
+        if not name.startswith(f"{_CASE}."):
+            continue
+        if isinstance(after, str):
+            status = quote(after)
+        else:
+            status = (
+                f"if(stage = {quote(_INTAKE)}, {quote(after[_INTAKE])}, "
+                f"{quote(after[_HANDLING_STAGE])})"
+            )
+        arms.append(f"    last = {quote(event_type(name))}, {status},\n")
+    return "multiIf(\n" + "".join(arms) + "    'unknown')"
+
+
+_STATUS = _status_sql()
 
 
 def case_state_sql(at: datetime, *, strict: bool = False) -> str:
     """Every case as it stood at ``at`` (by when things happened), from the ``events``
     table: the status after its latest lifecycle event; its due and warning dates as the
-    latest event that sets the *case's* dates left them (``_CASE_CLOCK_TYPES``, never a
+    latest event that sets the *case's* dates left them (``_CASE_CLOCK_EVENTS``, never a
     step's); where and what it is. For a case whose clock is stopped then (suspended,
     or a correction after acceptance), ``paused_since_ts`` is when the pause began (the
     first pausing event after the clock last ran, as ``Case.paused_since``; Unix time),
     0 otherwise. ``strict`` compares ``occurred_at < at`` (the end of a month) instead
-    of ``<=``.
-
-    ``visitParamExtract*`` finds a key at any depth; stored event data has sorted keys
-    and none of these event types nests a ``due_date``/``warn_date`` key before its own
-    (tests/integration/test_kpi_overdue.py checks the published events)."""
-    op = "<" if strict else "<="
-    case = "'gov.hallwatch.case."
-    life = _types(*_LIFECYCLE_TYPES)
-    stage = _STAGE
-    sets_dates = (
-        f"(type IN ({_types(*_CASE_CLOCK_TYPES)}) "
-        f"OR (type = {_types('correction_received')} AND {_HANDLING}))"
-    )
-    # What stops the clock (S) and what (re)starts it (R), as Case.paused_since follows.
-    # 18.16 sees no column named only inside a lambda: ran_version is named outside too.
-    pauses = (
-        f"(type = {_types('suspended')} "
-        f"OR (type = {_types('correction_requested')} AND {_HANDLING}))"
-    )
-    runs = (
-        f"(type IN ({_types('accepted', 'resumed', 'concluded')}) "
-        f"OR (type = {_types('correction_received')} AND {_HANDLING}))"
-    )
-    due = "visitParamExtractString(data, 'due_date')"
-    warn = "visitParamExtractString(data, 'warn_date')"
+    of ``<=``."""
     return f"""
 SELECT cid AS case_id, dep AS department, item AS item_code, town, receipt_no, submitted_at,
   if(accepted_raw = toDateTime(0), NULL, accepted_raw) AS accepted_at,
   if(concluded_raw = toDateTime(0), NULL, concluded_raw) AS concluded_at,
-  multiIf(
-    last = {case}submitted', 'awaiting_intake',
-    last = {case}accepted', 'in_progress',
-    last = {case}rejected', 'rejected',
-    last = {case}correction_requested',
-      if(stage = 'intake', 'awaiting_materials', 'correction_paused'),
-    last = {case}correction_received', if(stage = 'intake', 'awaiting_intake', 'in_progress'),
-    last = {case}suspended', 'suspended',
-    last = {case}resumed', 'in_progress',
-    last = {case}concluded', 'concluded',
-    'unknown') AS status,
-  status IN ('in_progress') AS running,
-  status IN ('suspended', 'correction_paused') AS paused,
+  {_STATUS} AS status,
+  status IN ({quote_all(_RUNNING)}) AS running,
+  status IN ({quote_all(_PAUSED)}) AS paused,
   if(paused AND ran_version > 0, arrayReduce('min', arrayMap(p -> tupleElement(p, 2),
      arrayFilter(p -> tupleElement(p, 1) > ran_version, pause_events))), 0) AS paused_since_ts,
   if(due_s = '', NULL, toDate(if(due_s = '', '1970-01-02', due_s))) AS due,
   if(warn_s = '', NULL, toDate(if(warn_s = '', '1970-01-02', warn_s))) AS warn,
   on_time_s, last_version AS version
 FROM
-(
+({_per_case_sql(at, strict)})
+WHERE last != ''"""
+
+
+def _per_case_sql(at: datetime, strict: bool) -> str:
+    """One row per case stream: the facts ``case_state_sql`` derives its columns from.
+
+    ``visitParamExtract*`` finds a key at any depth; stored event data has sorted keys
+    and none of these event types nests a ``due_date``/``warn_date`` key before its own
+    (tests/integration/test_kpi_overdue.py checks the published events)."""
+    op = "<" if strict else "<="
+    stage = _STAGE
+    corrected = f"(type = {_t('correction_received')} AND {_HANDLING})"
+    sets_dates = f"(type IN ({_types(*_CASE_CLOCK_EVENTS)}) OR {corrected})"
+    # What stops the clock (S) and what (re)starts it (R), as Case.paused_since follows.
+    # 18.16 sees no column named only inside a lambda: ran_version is named outside too.
+    pauses = f"(type = {_t('suspended')} OR (type = {_t('correction_requested')} AND {_HANDLING}))"
+    runs = f"(type IN ({_types(*_CLOCK_RUNS_EVENTS)}) OR {corrected})"
+    due = "visitParamExtractString(data, 'due_date')"
+    warn = "visitParamExtractString(data, 'warn_date')"
+    return f"""
   SELECT stream_id,
     any(subject) AS cid,
     any(department) AS dep,
     any(item_code) AS item,
     argMaxIf(visitParamExtractString(data, 'town'), version,
-             type = {case}submitted') AS town,
+             type = {_t("submitted")}) AS town,
     argMaxIf(visitParamExtractString(data, 'receipt_no'), version,
-             type = {case}accepted') AS receipt_no,
-    minIf(occurred_at, type = {case}submitted') AS submitted_at,
-    maxIf(occurred_at, type = {case}accepted') AS accepted_raw,
-    maxIf(occurred_at, type IN ({case}concluded', {case}rejected')) AS concluded_raw,
-    argMaxIf(type, version, type IN ({life})) AS last,
+             type = {_t("accepted")}) AS receipt_no,
+    minIf(occurred_at, type = {_t("submitted")}) AS submitted_at,
+    maxIf(occurred_at, type = {_t("accepted")}) AS accepted_raw,
+    maxIf(occurred_at, type IN ({_types("concluded", "rejected")})) AS concluded_raw,
+    argMaxIf(type, version, type IN ({_types(*_LIFECYCLE_EVENTS)})) AS last,
     argMaxIf({stage}, version,
-             type IN ({case}correction_requested', {case}correction_received')) AS stage,
+             type IN ({_types("correction_requested", "correction_received")})) AS stage,
     argMaxIf({due}, version, {sets_dates} AND {due} != '') AS due_s,
     argMaxIf({warn}, version, {sets_dates} AND {warn} != '') AS warn_s,
     maxIf(version, {runs}) AS ran_version,
     groupArrayIf(tuple(version, toUInt32(occurred_at)), {pauses}) AS pause_events,
-    argMaxIf(visitParamExtractRaw(data, 'on_time'), version, type = {case}concluded') AS on_time_s,
+    argMaxIf(visitParamExtractRaw(data, 'on_time'), version, type = {_t("concluded")}) AS on_time_s,
     max(version) AS last_version
   FROM events
-  WHERE stream_kind = 'case' AND occurred_at {op} {ts(at)}
+  WHERE stream_kind = {quote(_CASE)} AND occurred_at {op} {ts(at)}
   GROUP BY stream_id
-)
-WHERE last != ''"""
+"""
 
 
 def case_table(
@@ -178,21 +204,21 @@ def case_table(
     events. ``overdue`` is 审批超时 as ``hallwatch case`` shows it: concluded late, or
     open with its clock running past its due date; ``warning`` an open, running case
     on or past its warning date (黄牌). Most urgent first (overdue, then by due date)."""
-    at = as_of or now or datetime.now(clock.SHANGHAI)
-    today = _day(clock.local_date(at))
+    at = as_of or now or datetime.now(TIME_ZONE)
+    today = day(clock.local_date(at))
     if as_of is None:
         source = f"""
 SELECT case_id, receipt_no, department, town, item_code, status, submitted_at, accepted_at,
   due_date, warn_date, concluded_at,
-  (status = 'concluded' AND ifNull(on_time, 1) = 0)
-    OR (status = 'in_progress' AND ifNull(due_date < {today}, 0)) AS overdue,
-  status = 'in_progress' AND ifNull(warn_date <= {today}, 0) AS warning
+  (status = {_CONCLUDED} AND ifNull(on_time, 1) = 0)
+    OR (status = {_IN_PROGRESS} AND ifNull(due_date < {today}, 0)) AS overdue,
+  status = {_IN_PROGRESS} AND ifNull(warn_date <= {today}, 0) AS warning
 FROM cases FINAL"""
     else:
         source = f"""
 SELECT case_id, receipt_no, department, town, item_code, status, submitted_at, accepted_at,
   due AS due_date, warn AS warn_date, concluded_at,
-  (status = 'concluded' AND on_time_s = 'false')
+  (status = {_CONCLUDED} AND on_time_s = 'false')
     OR (running AND ifNull(due < {today}, 0)) AS overdue,
   running AND ifNull(warn <= {today}, 0) AS warning
 FROM ({case_state_sql(as_of)})"""
@@ -202,11 +228,11 @@ FROM ({case_state_sql(as_of)})"""
     if overdue_only:
         where.append("overdue")
     if open_only:
-        where.append(f"status IN ({', '.join(quote(s) for s in OPEN_CASE)})")
+        where.append(f"status IN ({quote_all(OPEN_CASE)})")
     sql = (
         f"SELECT {', '.join(CASE_COLUMNS)} FROM ({source})"
         + (f" WHERE {' AND '.join(where)}" if where else "")
-        + f" ORDER BY overdue DESC, isNull(due_date), due_date, case_id LIMIT {int(limit)}"
+        + f" ORDER BY overdue DESC, isNull(due_date), due_date, case_id LIMIT {quote(int(limit))}"
     )
     rows = ch.query_dicts(sql)
     for r in rows:
@@ -237,7 +263,7 @@ def alert_list(
         "item_code, deadline, detail, raised_at, recorded_at FROM alerts "
         + (f"WHERE {' AND '.join(where)} " if where else "")
         + "ORDER BY raised_at DESC, alert_id LIMIT 1 BY alert_id"
-        + ("" if open_only else f" LIMIT {int(limit)}")
+        + ("" if open_only else f" LIMIT {quote(int(limit))}")
     )
     resolved = _resolutions(ch, alerts)
     out = []
@@ -252,21 +278,21 @@ def alert_list(
 
 
 def _ids(rows: Sequence[dict[str, Any]], stream_kind: str) -> str:
-    ids = sorted({str(r["subject"]) for r in rows if r["stream_kind"] == stream_kind})
-    return ", ".join(quote(i) for i in ids)
+    return quote_all(sorted({str(r["subject"]) for r in rows if r["stream_kind"] == stream_kind}))
 
 
+_COMPLAINT, _SUPERVISION = StreamKind.COMPLAINT.value, StreamKind.SUPERVISION.value
 #: Where an alert's subject gets resolved: (stream kind of the alert, table, id column,
 #: the columns read, the key the rows are kept under).
 _RESOLUTION_READS: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], str]], ...] = (
-    ("case", "cases", "case_id", "concluded_at, accepted_at, rating_answered_at",
-     lambda r: f"case:{r['case_id']}"),
-    ("case", "steps", "case_id", "step, completed_on",
+    (_CASE, "cases", "case_id", "concluded_at, accepted_at, rating_answered_at",
+     lambda r: f"{_CASE}:{r['case_id']}"),
+    (_CASE, "steps", "case_id", "step, completed_on",
      lambda r: f"step:{r['case_id']}\x1f{r['step']}"),
-    ("complaint", "complaints", "complaint_id", "replied_at, closed_at",
-     lambda r: f"complaint:{r['complaint_id']}"),
-    ("supervision", "supervision_orders", "order_id", "answered_at",
-     lambda r: f"supervision:{r['order_id']}"),
+    (_COMPLAINT, "complaints", "complaint_id", "replied_at, closed_at",
+     lambda r: f"{_COMPLAINT}:{r['complaint_id']}"),
+    (_SUPERVISION, "supervision_orders", "order_id", "answered_at",
+     lambda r: f"{_SUPERVISION}:{r['order_id']}"),
 )  # fmt: skip
 
 
@@ -294,20 +320,20 @@ def _is_open(a: dict[str, Any], resolved: dict[str, dict[str, Any]], at: datetim
     state = resolved.get(f"{sk}:{subject}")
     if state is None:
         return True  # nothing known of it yet: nothing resolved it
-    if sk == "case":
+    if sk == _CASE:
         if _by(state["concluded_at"], at):
             return False  # concluded or rejected: the case's alerts are closed (the breach stays)
-        if kind == "intake_overdue":
+        if kind == AlertKind.INTAKE_OVERDUE:
             return not _by(state["accepted_at"], at)
-        if kind == "rating_unanswered":
+        if kind == AlertKind.RATING_UNANSWERED:
             return not _by(state["rating_answered_at"], at)
-        if kind == "step_overdue":
+        if kind == AlertKind.STEP_OVERDUE:
             step = resolved.get(f"step:{subject}\x1f{a['step']}")
             done = step.get("completed_on") if step else None
             return done is None or (at is not None and done > clock.local_date(at))
         return True
-    if sk == "complaint":
+    if sk == _COMPLAINT:
         return not (_by(state["replied_at"], at) or _by(state["closed_at"], at))
-    if sk == "supervision":
+    if sk == _SUPERVISION:
         return not _by(state["answered_at"], at)
     return True

@@ -1,39 +1,41 @@
-"""The projection loop (``hallwatch project``): ``<prefix>.events`` into ClickHouse.
+"""The projection loop: ``<prefix>.events`` into ClickHouse.
 
-One consumer group (``hallwatch-projector``) drives every projector
-(``projections.projector``). Each round: poll up to ~10k messages or ~1 s;
-parse them; hydrate, per table, the streams not in memory (one query per
-table, chunked by key count); build each table's rows; insert them, **one
-batched insert per table**; and only then commit the offsets. A crash anywhere
-before the commit re-delivers the batch, and the per-table version gates turn
-what was already written into no-ops, so a killed projector restarts where it
-was and ends with the tables an uninterrupted run would have.
+One consumer group drives every projector (``projections.projectors``). Each
+round: poll up to ~10k messages or ~1 s; parse them; hydrate, per table, the
+streams not in memory; build each table's rows; insert them, one batched insert
+per table; and only then commit the offsets. A crash anywhere before the commit
+re-delivers the batch, and the per-table version gates turn what was already
+written into no-ops, so a killed projector restarts where it was and ends with
+the tables an uninterrupted run would have. Why the batch is built and written
+the way it is (writer thread, switch interval, GC pause, batch size):
+docs/decisions/0005-projector-batch-building.md.
+
+The runner takes a ready ClickHouse and a ready consumer (anything with Kafka's
+``poll``/``commit``/``seek``/``assignment``, e.g. :class:`MemoryTopic`);
+``infra/projecting.py`` wires them to the broker and the settings.
 
 Kafka here is the local tansu broker as much as a real cluster: ~6 s session
 timeout, ``earliest`` resets, no end offsets, ``latest`` or ``read_committed``
-(so ``--until-idle`` means "nothing new for a few seconds after the partitions
+(so ``until_idle`` means "nothing new for a few seconds after the partitions
 were assigned", not "caught up with the end offsets").
-
-``--rebuild`` drops every table the migrations create, forgets the applied
-migrations, migrates again and reads the topic from the beginning under a
-fresh group id.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import re
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from domain.vocabulary import event_type
 from projections.clickhouse import (
     SERVER_SCHEMES,
     ChdbBackend,
@@ -45,8 +47,7 @@ from projections.clickhouse import (
 )
 from projections.migrations import TABLE as MIGRATIONS_TABLE
 from projections.migrations import discover, migrate
-from projections.projector import (
-    TYPE_PREFIX,
+from projections.projectors import (
     BadEvent,
     Event,
     Projector,
@@ -55,10 +56,9 @@ from projections.projector import (
     default_projectors,
     parse_event,
 )
-from streams.loop import next_offsets, run_batches
+from streams.loop import first_offsets, next_offsets, run_batches
 
-if TYPE_CHECKING:
-    from infra.settings import Settings
+logger = logging.getLogger(__name__)
 
 GROUP = "hallwatch-projector"
 MAX_RECORDS = 10_000
@@ -69,7 +69,7 @@ QUIET = 0.1
 FETCH_MAX_WAIT_MS = 100
 IDLE_SECONDS = 3.0
 #: The projector's chdb write lease: a killed projector blocks its successor this long
-#: (plus chdb.durable's 5 s clock-skew allowance); renewed every third of it.
+#: (docs/decisions/0001-chdb-single-writer.md); renewed every third of it.
 PROJECTOR_LEASE_TTL = 10.0
 
 _CREATES = re.compile(
@@ -84,12 +84,9 @@ SWITCH_INTERVAL = 0.0002
 
 @contextlib.contextmanager
 def _quick_thread_handoffs(pipelined: bool) -> Iterator[None]:
-    """A short thread switch interval while the writer thread works beside the builder.
-
-    The writer spends its time in chdb, which releases the GIL, and must take it back
-    after every statement; with Python's default interval (5 ms) it waited up to that
-    long each time the builder held it, several times per table and batch. Measured on
-    115k events (chdb, 2 cores): 4.1 s at 5 ms, 3.6 s at 1 ms, 3.3 s at 0.2 ms."""
+    """A short thread switch interval while the writer thread works beside the builder:
+    the writer waits in chdb with the GIL released and must take it back after every
+    statement (docs/decisions/0005-projector-batch-building.md)."""
     if not pipelined:
         yield
         return
@@ -103,13 +100,10 @@ def _quick_thread_handoffs(pipelined: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is built.
-
-    A batch allocates hundreds of thousands of small containers (parsed messages,
-    rows) next to long-lived caches of every stream's state; the collector would
-    keep scanning those caches as the batch grows (measured: half of the time of
-    parsing 115k messages). Nothing a batch builds is cyclic, so reference counting
-    frees it; collection resumes, as it was set, when the batch is built."""
+    """No cyclic garbage collection while a batch is built: nothing a batch builds is
+    cyclic, and the collector would keep scanning the long-lived state caches as the
+    batch grows (docs/decisions/0005-projector-batch-building.md). Collection resumes,
+    as it was set, when the batch is built."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -121,7 +115,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 @dataclass
 class ProjectorStats:
-    """What the projector did; ``hallwatch project`` prints it, tests read it."""
+    """What the projector did; ``hallwatch project`` reports it, tests read it."""
 
     messages: int = 0
     new_events: int = 0
@@ -143,16 +137,6 @@ class ProjectorStats:
             return 0.0
         span = self.last_batch_at - self.first_message_at
         return self.messages / span if span > 0 else 0.0
-
-
-def _first_offsets(messages: Sequence[Any]) -> dict[Any, int]:
-    from kafka.structs import TopicPartition
-
-    first: dict[Any, int] = {}
-    for m in messages:
-        tp = TopicPartition(m.topic, m.partition)
-        first[tp] = min(first.get(tp, m.offset), m.offset)
-    return first
 
 
 _Built = tuple[Projector, list[tuple[Any, ...]]]
@@ -203,8 +187,7 @@ class ProjectionRunner:
     ) -> None:
         self.ch = ch
         #: Insert in the writer thread while the next batch is built (False: one batch
-        #: at a time). Measured, 107k events from memory: chdb 5.1–5.8 s against
-        #: 5.7–6.4 s one at a time; the 18.16 server 14–19k against 13.6–16k events/s.
+        #: at a time; docs/decisions/0005-projector-batch-building.md).
         self.pipeline = pipeline
         self.consumer = consumer
         if projectors is None:
@@ -295,8 +278,8 @@ class ProjectionRunner:
         """The projectors of an event by its short name (``case.accepted``)."""
         found = self._handles.get(name)
         if found is None:
-            event_type = TYPE_PREFIX + name
-            found = self._handles[name] = [p for p in self.projectors if p.handles(event_type)]
+            ce_type = event_type(name)
+            found = self._handles[name] = [p for p in self.projectors if p.handles(ce_type)]
         return found
 
     def project(self, values: Sequence[bytes]) -> dict[str, int]:
@@ -398,6 +381,12 @@ class ProjectionRunner:
         s.new_events += f.inserted.get("events", 0)
         for table, n in f.inserted.items():
             s.rows[table] = s.rows.get(table, 0) + n
+        logger.debug(
+            "projected %d messages in %.3f s, rows per table %s",
+            len(f.messages),
+            done - f.started,
+            f.inserted,
+        )
         if self.on_batch is not None:
             self.on_batch(s)
 
@@ -424,7 +413,7 @@ class ProjectionRunner:
         return sum(p.skipped for p in self.projectors if p.table == "events")
 
     def _rewind(self, messages: Sequence[Any]) -> None:
-        for tp, offset in _first_offsets(messages).items():
+        for tp, offset in first_offsets(messages).items():
             try:
                 self.consumer.seek(tp, offset)
             except Exception:  # no longer assigned: its new owner starts from the commit
@@ -451,6 +440,7 @@ class ProjectionRunner:
 
         def failed(e: Exception) -> None:
             self.stats.errors += 1
+            logger.warning("projecting a batch failed, retrying from its first message: %s", e)
             if on_error is not None:
                 on_error(e)
 
@@ -475,7 +465,10 @@ class ProjectionRunner:
             try:
                 self._drain()  # stopped while a batch was in flight
             except Exception as e:
-                failed(e)
+                self.stats.errors += 1
+                logger.warning("the last batch failed; it is re-read on the next start: %s", e)
+                if on_error is not None:
+                    on_error(e)
         return self.stats
 
 
@@ -513,7 +506,7 @@ class MemoryTopic:
         self.position = offset
 
 
-# --------------------------------------------------------------------------- wiring
+# --------------------------------------------------------------------------- schema and writer
 
 
 def migration_tables(directory: Path | None = None) -> list[str]:
@@ -527,8 +520,10 @@ def migration_tables(directory: Path | None = None) -> list[str]:
 
 def reset_schema(ch: ClickHouse, directory: Path | None = None) -> list[str]:
     """Drop every migrated table (views first: reverse creation order), forget the applied
-    migrations and migrate again; returns the migrations applied."""
-    for name in reversed(migration_tables(directory)):
+    migrations and migrate again (a rebuild); returns the migrations applied."""
+    tables = migration_tables(directory)
+    logger.info("rebuild: dropping %d read-model tables and migrating again", len(tables))
+    for name in reversed(tables):
         ch.execute(f"DROP TABLE IF EXISTS {identifier(name)}")
     ch.execute(f"DROP TABLE IF EXISTS {MIGRATIONS_TABLE}")
     return migrate(ch, directory)
@@ -543,7 +538,7 @@ def open_writer(
 ) -> ClickHouse:
     """The projector's ClickHouse. For chdb, the single writer: when another process
     holds the folder (a projector killed a moment ago keeps its lease until it expires)
-    wait up to ``wait`` seconds for it."""
+    wait up to ``wait`` seconds for it, calling ``on_wait`` once."""
     deadline = time.monotonic() + wait
     told = False
     while True:
@@ -554,54 +549,9 @@ def open_writer(
         except ClickHouseError as e:
             if "being written by another process" not in str(e) or time.monotonic() > deadline:
                 raise
-            if on_wait is not None and not told:
-                on_wait(str(e))
+            if not told:
+                logger.info("waiting up to %gs for the chdb write lease: %s", wait, e)
+                if on_wait is not None:
+                    on_wait(str(e))
                 told = True
             time.sleep(0.5)
-
-
-def project(
-    settings: Settings,
-    *,
-    rebuild: bool = False,
-    until_idle: bool = False,
-    stop: threading.Event | None = None,
-    group: str = GROUP,
-    max_records: int = MAX_RECORDS,
-    idle_seconds: float = IDLE_SECONDS,
-    on_batch: Callable[[ProjectorStats], None] | None = None,
-    on_error: Callable[[Exception], None] | None = None,
-    on_wait: Callable[[str], None] | None = None,
-) -> ProjectorStats:
-    """Everything ``hallwatch project`` does: open ClickHouse (the one writer), migrate
-    (or rebuild), join the group on the events topic and project."""
-    from infra.kafka import bootstrap, consumer, ensure_hallwatch_topics
-
-    servers = bootstrap(settings)
-    ensure_hallwatch_topics(settings, servers)
-    ch = open_writer(settings.clickhouse_target, on_wait=on_wait)
-    try:
-        if rebuild:
-            reset_schema(ch)
-            group = f"{group}-rebuild-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        else:
-            migrate(ch)
-        cons = consumer(servers, group, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
-        try:
-            runner = ProjectionRunner(
-                ch,
-                cons,
-                topic=settings.events_topic,
-                max_records=max_records,
-                on_batch=on_batch,
-            )
-            try:
-                return runner.run(
-                    stop, until_idle=until_idle, idle_seconds=idle_seconds, on_error=on_error
-                )
-            finally:
-                runner.close()
-        finally:
-            cons.close(autocommit=False)
-    finally:
-        ch.close()

@@ -1,4 +1,4 @@
-"""Stored events as CloudEvents 1.0 in structured JSON mode (CONTRACTS §5).
+"""Stored events as CloudEvents 1.0 in structured JSON mode (docs/contracts.md §5).
 
 Works from the raw stored rows, exactly as stored: ``data`` is the event's own
 fields, the envelope (stream, version, times, department, item, hash chain) is
@@ -10,7 +10,6 @@ ids and query codes never published.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +20,12 @@ import orjson
 from domain.checkpoint import CHECKPOINT_TYPE
 from domain.model import AGGREGATES
 from domain.privacy import redact_record
+from domain.vocabulary import EVENT_TYPE_PREFIX, STREAM_KEY, snake_case
+from domain.vocabulary import event_name as _event_name
+from domain.vocabulary import event_type as _event_type
 
 CONTENT_TYPE = "application/cloudevents+json"
-TYPE_PREFIX = "gov.hallwatch"
+TYPE_PREFIX = EVENT_TYPE_PREFIX.rstrip(".")
 _EVENT_NS = uuid5(NAMESPACE_URL, "https://hallwatch.gov.cn/events")
 
 _STREAM_OF = {cls.__name__: cls.STREAM for cls in AGGREGATES}
@@ -41,17 +43,7 @@ ENVELOPE = frozenset(
     }
 )
 #: Created-event fields naming what a stream is about, per stream kind.
-_SUBJECT_FIELD = {
-    "case": "case_id",
-    "complaint": "complaint_id",
-    "supervision": "order_id",
-    "bundle": "bundle_id",
-    "receipt": "receipt_no",
-}
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+_SUBJECT_FIELD = STREAM_KEY
 
 
 def event_id(stream_id: UUID, version: int) -> str:
@@ -63,13 +55,13 @@ def event_type(topic: str) -> str:
     """``domain.model:Case.CorrectionRequested`` -> ``gov.hallwatch.case.correction_requested``."""
     qualname = topic.rsplit(":", 1)[-1]
     agg, _, name = qualname.rpartition(".")
-    stream = _STREAM_OF.get(agg.rsplit(".", 1)[-1], _snake(agg))
-    return f"{TYPE_PREFIX}.{stream}.{_snake(name)}"
+    stream = _STREAM_OF.get(agg.rsplit(".", 1)[-1], snake_case(agg))
+    return _event_type(_event_name(stream, name))
 
 
 def stream_kind(topic: str) -> str:
     """``case``, ``complaint``, ``supervision``… for a stored event's topic."""
-    return event_type(topic)[len(TYPE_PREFIX) + 1 :].split(".", 1)[0]
+    return event_type(topic)[len(EVENT_TYPE_PREFIX) :].split(".", 1)[0]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""One JSON Schema per event type's ``data`` (CONTRACTS §5), generated from the event classes.
+"""One JSON Schema per event type's ``data`` (docs/contracts.md §5), from the event classes.
 
 The shipped files under ``streams/schemas/`` are what consumers read; a test
 regenerates them and fails when the classes and the files drift apart.

@@ -1,37 +1,8 @@
 """Intake over Kafka (``hallwatch intake``): the intake topic into the event store.
 
-Same idempotent application as ``hallwatch ingest``.  For each polled batch:
-apply the records (one transaction), send every refused or unreadable record to
-the dead-letter topic with the reason and where it came from, wait for those
-to be acknowledged, and only then commit the offsets.  Hall systems should key
-intake messages by case, complaint or order id so each one's records stay in
-order.
-
-No record is lost and none can stick the loop (毒消息隔离):
-
-* a batch whose application raises anything but a transient failure is applied
-  again in halves, down to single records (in topic order, so a case's records
-  keep their order); a record that still raises on its own is dead-lettered
-  as "could not be applied: <type>: <message>" and the rest are applied;
-* a transient failure (database locked or away, broker away, commit refused
-  in a rebalance) commits nothing and rewinds the consumer to the batch's first
-  message, so the next attempt re-reads it (before, the next poll read on and
-  its commit passed the failed batch); applied records then come back as
-  duplicates, and nothing is dead-lettered while the store is away;
-* a single record is tried :attr:`KafkaIntake.max_attempts` times before it is
-  dead-lettered; and a batch that keeps failing as if the store were away while
-  the store answers is isolated in the end, so no message holds the loop;
-* offsets are committed only past records that were applied, recognised as
-  duplicates, or refused and acknowledged on the dead-letter topic.
-
-Dead letters keep the original record with its personal data redacted
-(``domain.privacy.redact_raw``: applicant ids and query codes replaced, names
-masked; PIPL), and the reason in a header, with the record's own personal values
-scrubbed from it too.
-
-``--until-idle`` waits for the group to assign the partitions (the local
-broker's join takes ~3 s) and their positions to be known before it counts
-quiet time; the caller closes the consumer so it leaves the group at once.
+The same idempotent application as ``hallwatch ingest``; offsets are committed only
+past records applied, recognised as duplicates, or refused and acknowledged on the
+dead-letter topic, and no message can stick the loop (docs/intake.md, "Over Kafka").
 """
 
 from __future__ import annotations

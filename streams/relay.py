@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -143,66 +143,54 @@ class OutboxRelay:
         return info
 
     def run_once(self) -> int:
-        """Publish the next batch; returns how many events were published."""
+        """Publish the next batch; returns how many events were published. The position
+        moves only after the broker acknowledged every message of the batch."""
         rows = self.recorder.select_notifications(self.stats.position + 1, self.batch_size)
         if not rows:
             return 0
-        messages: list[Message] = []
-        futures = []
-        ids: list[tuple[int, UUID, int]] = []
+        sent: list[tuple[Any, tuple[int, UUID, int], Message]] = []
         for n in rows:
             sid = (
                 n.originator_id if isinstance(n.originator_id, UUID) else UUID(str(n.originator_id))
             )
-            state = bytes(n.state)
-            try:
-                msg = to_cloudevent(
-                    notification_id=n.id,
-                    stream_id=sid,
-                    version=n.originator_version,
-                    topic=n.topic,
-                    state=state,
-                    info=self._info(sid, n.originator_version, n.topic, state),
-                    source=self.source,
-                )
-            except Exception as e:  # unreadable or unencodable: it would fail every time
-                raise UnpublishableEvent(
-                    n.id, sid, n.originator_version, f"{type(e).__name__}: {str(e)[:200]}"
-                ) from e
-            messages.append(msg)
-            ids.append((n.id, sid, n.originator_version))
-            try:
-                futures.append(
-                    self.producer.send(
-                        self.topic, value=msg.value, key=msg.key, headers=msg.headers
-                    )
-                )
-            except Exception as e:
-                if _permanent(e):
-                    raise UnpublishableEvent(
-                        n.id, sid, n.originator_version,
-                        f"{type(e).__name__}: {str(e)[:200]} ({len(msg.value)} bytes)",
-                    ) from e  # fmt: skip
-                raise
+            where = (n.id, sid, n.originator_version)
+            msg = self._message(n, sid)
+            sent.append((self._send(msg, where), where, msg))
         self.producer.flush(timeout=self.ack_timeout)
-        for f, (nid, sid, version), msg in zip(futures, ids, messages, strict=True):
-            try:  # raises if any message was not acknowledged: position stays put
-                f.get(timeout=self.ack_timeout)
-            except Exception as e:
-                if _permanent(e):
-                    raise UnpublishableEvent(
-                        nid, sid, version,
-                        f"{type(e).__name__}: {str(e)[:200]} ({len(msg.value)} bytes)",
-                    ) from e  # fmt: skip
-                raise
+        for future, where, msg in sent:
+            with _unpublishable(where, msg):  # raises if any message was not acknowledged
+                future.get(timeout=self.ack_timeout)
         last = rows[-1].id
         self.positions.set(self.name, last)
         self.stats.position = last
         self.stats.published += len(rows)
         self.stats.batches += 1
         if self.on_batch is not None:
-            self.on_batch(messages)
+            self.on_batch([msg for _, _, msg in sent])
         return len(rows)
+
+    def _message(self, n: Any, sid: UUID) -> Message:
+        """The CloudEvent of a stored row; UnpublishableEvent when it cannot be one (it
+        would fail every time)."""
+        state = bytes(n.state)
+        try:
+            return to_cloudevent(
+                notification_id=n.id,
+                stream_id=sid,
+                version=n.originator_version,
+                topic=n.topic,
+                state=state,
+                info=self._info(sid, n.originator_version, n.topic, state),
+                source=self.source,
+            )
+        except Exception as e:
+            raise UnpublishableEvent(
+                n.id, sid, n.originator_version, f"{type(e).__name__}: {str(e)[:200]}"
+            ) from e
+
+    def _send(self, msg: Message, where: tuple[int, UUID, int]) -> Any:
+        with _unpublishable(where, msg):
+            return self.producer.send(self.topic, value=msg.value, key=msg.key, headers=msg.headers)
 
     def run(
         self,
@@ -289,3 +277,17 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
             return True
         time.sleep(interval)
     return predicate()
+
+
+@contextlib.contextmanager
+def _unpublishable(where: tuple[int, UUID, int], msg: Message) -> Iterator[None]:
+    """A failure the broker will repeat forever (a message it refuses) becomes an
+    UnpublishableEvent naming the event; any other failure is left to be retried."""
+    try:
+        yield
+    except Exception as e:
+        if _permanent(e):
+            raise UnpublishableEvent(
+                *where, f"{type(e).__name__}: {str(e)[:200]} ({len(msg.value)} bytes)"
+            ) from e
+        raise

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from domain.vocabulary import EVENT_TYPE_PREFIX
+
 
 @dataclass(frozen=True)
 class TailFilter:
@@ -84,7 +86,7 @@ def _partitions(consumer: Any, topic: str, timeout: float = 10.0) -> set[int]:
 
 def format_line(event: dict[str, Any]) -> str:
     """One line per event: time, type, subject, version, department."""
-    etype = str(event.get("type", "")).removeprefix("gov.hallwatch.")
+    etype = str(event.get("type", "")).removeprefix(EVENT_TYPE_PREFIX)
     return (
         f"{event.get('time', '')[:19]:19}  {etype:32}  {event.get('subject', ''):18}  "
         f"v{event.get('streamversion', '')}  {event.get('department', '')}"

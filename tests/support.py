@@ -23,10 +23,10 @@ from domain.catalogue import Catalogue, parse_catalogue, sample_catalogue_path
 from domain.model import RecordContext
 from infra.kafka import producer
 from infra.settings import Settings
-from projections.alerter import Alerter
 from projections.clickhouse import ChdbBackend, ClickHouse, ServerBackend
 from projections.migrations import migrate
 from projections.runner import ProjectionRunner
+from streams.alerter import Alerter
 from streams.relay import OutboxRelay
 
 _ids = itertools.count(1)

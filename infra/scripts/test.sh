@@ -38,6 +38,7 @@ fi
 log "PostgreSQL for tests: $HALLWATCH_TEST_POSTGRES"
 
 log "ruff"; ruff check .
+log "import layers"; lint-imports
 log "mypy"; mypy
 log "pytest"
 set +e

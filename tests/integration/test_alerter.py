@@ -12,7 +12,7 @@ import orjson
 from domain import clock
 from domain.application import Hallwatch
 from domain.model import Case, Complaint, SupervisionOrder, stream_id
-from projections.alerter import Alerter
+from streams.alerter import Alerter
 from tests.support import CAL, at, full_case, rec, submitted
 
 

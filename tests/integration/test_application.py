@@ -9,14 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from domain.application import (
-    _STREAM_KEYS_OF,
-    APPLIED,
-    DUPLICATE,
-    REFUSED,
-    Hallwatch,
-    handled_kinds,
-)
+from domain.application import APPLIED, DUPLICATE, REFUSED, Hallwatch
+from domain.intake import COMMANDS as _STREAM_KEYS_OF  # the prefetch reads each command's streams
+from domain.intake import handled_kinds
 from domain.model import Case, stream_id
 from domain.views import case_view
 from infra.settings import Settings

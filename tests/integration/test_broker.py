@@ -26,8 +26,8 @@ from infra.broker import (
     ensure_topics,
     repair_torn_puts,
 )
-from infra.broker_cli import broker as broker_group
-from infra.broker_cli import config_from_env
+from infra.cli.broker import broker as broker_group
+from infra.cli.broker import config_from_env
 
 VALUE = b"x" * 1000  # ~1 KB messages
 

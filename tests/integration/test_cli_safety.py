@@ -22,10 +22,10 @@ import pytest
 from domain.catalogue import parse_catalogue, parse_catalogue_text, sample_catalogue_path
 from infra.settings import Settings
 from infra.wiring import open_app
-from projections.alerter import Alerter
 from projections.clickhouse import ChdbBackend
 from projections.migrations import migrate
 from projections.runner import ProjectionRunner
+from streams.alerter import Alerter
 from streams.cloudevents import stored_cloudevents
 from tests.support import rec, submitted
 

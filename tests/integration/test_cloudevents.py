@@ -19,7 +19,7 @@ from domain.catalogue import parse_catalogue, sample_catalogue_path
 from infra.samples import sample_records_path
 from infra.settings import Settings
 from infra.wiring import open_app
-from projections.alerter import Alerter
+from streams.alerter import Alerter
 from streams.cloudevents import CONTENT_TYPE, StreamInfo, event_id, stream_info, to_cloudevent
 from streams.event_schemas import all_schemas, event_classes, shipped_schema
 

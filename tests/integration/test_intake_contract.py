@@ -18,10 +18,10 @@ from domain import clock
 from domain.application import APPLIED, DUPLICATE, REFUSED, Hallwatch
 from domain.model import Case, stream_id
 from domain.views import case_view
-from projections.alerter import Alerter
 from projections.clickhouse import ChdbBackend
 from projections.migrations import migrate
 from projections.runner import ProjectionRunner
+from streams.alerter import Alerter
 from streams.cloudevents import stored_cloudevents
 from tests.support import CAL, at, full_case, rec, submitted
 

@@ -437,7 +437,9 @@ def test_a_record_whose_application_raises_is_dead_lettered_and_its_batch_applie
 ) -> None:
     """Failure injection, the broker and the store real: one record's handler raises
     (the domain refuses it), or storing it does (the intake isolates it)."""
-    from domain import application
+    from dataclasses import replace
+
+    from domain import intake
 
     good = _good_52("PR")
     poison = submitted("PRX", "2026-03-02 09:30")  # carries an applicant id
@@ -445,16 +447,16 @@ def test_a_record_whose_application_raises_is_dead_lettered_and_its_batch_applie
     message = f"injected failure for {doomed} " + "x" * 5000
     app: Hallwatch = fresh["app"]
     if where == "handler":
-        handler = application._HANDLERS["submitted"]
+        command = intake.COMMANDS["submitted"]
 
-        def failing(app: Any, batch: Any, r: dict[str, Any], ctx: Any) -> Any:
+        def failing(app: Any, batch: Any, target: Any, r: dict[str, Any], ctx: Any) -> Any:
             if ctx.record_id == doomed:
                 raise RuntimeError(message)
-            return handler(app, batch, r, ctx)
+            return command.run(app, batch, target, r, ctx)
 
-        monkeypatch.setitem(application._HANDLERS, "submitted", failing)
+        monkeypatch.setitem(intake.COMMANDS, "submitted", replace(command, run=failing))
     else:
-        save = app._save_batch
+        save = app.save_batch
         doomed_stream = stream_id("case", "PRX")
 
         def failing_save(aggregates: Any, *rest: Any, **kw: Any) -> Any:
@@ -462,7 +464,7 @@ def test_a_record_whose_application_raises_is_dead_lettered_and_its_batch_applie
                 raise RuntimeError(message)
             return save(aggregates, *rest, **kw)
 
-        monkeypatch.setattr(app, "_save_batch", failing_save)
+        monkeypatch.setattr(app, "save_batch", failing_save)
     records = [*good[:20], poison, *good[20:]]
     payloads = [(r["case_id"].encode(), orjson.dumps(r)) for r in records]
     meta = _send(fresh, payloads)
@@ -489,7 +491,7 @@ def test_a_store_failure_rewinds_and_commits_nothing_past_the_failed_batch(
     from eventsourcing.persistence import OperationalError
 
     app: Hallwatch = fresh["app"]
-    save = app._save_batch
+    save = app.save_batch
     failures = iter(range(3))
 
     def flaky(*args: Any, **kw: Any) -> Any:
@@ -497,7 +499,7 @@ def test_a_store_failure_rewinds_and_commits_nothing_past_the_failed_batch(
             raise OperationalError("database is locked")
         return save(*args, **kw)
 
-    monkeypatch.setattr(app, "_save_batch", flaky)
+    monkeypatch.setattr(app, "save_batch", flaky)
     good = _good_52("PS")
     payloads = [(r["case_id"].encode(), orjson.dumps(r)) for r in good]
     meta = _send(fresh, payloads)
@@ -523,7 +525,7 @@ def test_a_record_that_keeps_failing_like_a_store_outage_is_dead_lettered_in_the
     from eventsourcing.persistence import OperationalError
 
     app: Hallwatch = fresh["app"]
-    save = app._save_batch
+    save = app.save_batch
     doomed_stream = stream_id("case", "PO4")
 
     def failing_save(aggregates: Any, *rest: Any, **kw: Any) -> Any:
@@ -531,7 +533,7 @@ def test_a_record_that_keeps_failing_like_a_store_outage_is_dead_lettered_in_the
             raise OperationalError("disk I/O error")
         return save(aggregates, *rest, **kw)
 
-    monkeypatch.setattr(app, "_save_batch", failing_save)
+    monkeypatch.setattr(app, "save_batch", failing_save)
     good = _good_52("PO")
     # PO4's submitted record is the poison; its 7 later records are refused (unknown case)
     poisoned = {i for i, r in enumerate(good) if r["case_id"] == "PO4"}

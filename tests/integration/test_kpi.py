@@ -49,11 +49,11 @@ from domain.catalogue import parse_catalogue, sample_catalogue_path
 from infra.settings import Settings
 from infra.wiring import open_app
 from projections import kpi, queries
-from projections.alerter import Alerter
 from projections.clickhouse import ClickHouse, ServerBackend
 from projections.migrations import migrate
-from projections.projector import default_projectors
+from projections.projectors import default_projectors
 from projections.runner import MemoryTopic, ProjectionRunner
+from streams.alerter import Alerter
 from streams.cloudevents import stored_cloudevents
 from tests.support import at, projected_twice, rec
 

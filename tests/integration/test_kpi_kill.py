@@ -30,11 +30,11 @@ import pytest
 from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from infra.broker import LocalBroker, ensure_topics
+from infra.projecting import project
 from infra.settings import Settings
 from infra.simulate import generate_records
 from infra.wiring import open_app
 from projections.clickhouse import ServerBackend
-from projections.runner import project
 from tests.support import fresh_clickhouse, ingest_with_alerts, relay_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ IDLE = 2.0
 _KILLED_CHILD = """
 import sys
 from infra.settings import from_env
-from projections.runner import project
+from infra.projecting import project
 
 def report(stats):
     print(stats.messages, flush=True)

@@ -40,16 +40,8 @@ from domain import clock
 from domain.application import Hallwatch
 from domain.calendar import WorkCalendar
 from domain.catalogue import parse_catalogue, sample_catalogue_path
-from domain.model import (
-    CONCLUDED,
-    CORRECTION_PAUSED,
-    IN_PROGRESS,
-    OPEN_STATUSES,
-    SUSPENDED,
-    Case,
-    RecordContext,
-    stream_id,
-)
+from domain.model import Case, RecordContext, stream_id
+from domain.vocabulary import OPEN_STATUSES, CaseStatus
 from infra.settings import Settings
 from infra.wiring import open_app
 from projections import kpi, queries
@@ -57,6 +49,8 @@ from projections.clickhouse import ClickHouse
 from streams.cloudevents import stored_cloudevents
 from tests.support import projected_twice, rec
 
+CONCLUDED, CORRECTION_PAUSED = CaseStatus.CONCLUDED, CaseStatus.CORRECTION_PAUSED
+IN_PROGRESS, SUSPENDED = CaseStatus.IN_PROGRESS, CaseStatus.SUSPENDED
 SEED = 20261031
 CASES = 320
 OCT = kpi.Month(2026, 10)

@@ -36,10 +36,11 @@ from domain.application import Hallwatch
 from domain.catalogue import parse_catalogue, sample_catalogue_path
 from domain.model import Case, Complaint, SupervisionOrder, stream_id
 from infra.broker import LocalBroker, ensure_topics
+from infra.cli import read_models as projections_cli
+from infra.projecting import project
 from infra.settings import Settings
 from infra.simulate import generate_records
 from infra.wiring import open_app
-from projections import cli as projections_cli
 from projections.clickhouse import (
     ChdbBackend,
     ClickHouse,
@@ -50,8 +51,8 @@ from projections.clickhouse import (
     connect,
 )
 from projections.migrations import migrate
-from projections.projector import default_projectors
-from projections.runner import ProjectionRunner, ProjectorStats, open_writer, project
+from projections.projectors import default_projectors
+from projections.runner import ProjectionRunner, ProjectorStats, open_writer
 from streams.cloudevents import event_type, stored_cloudevents
 from tests.support import fresh_clickhouse, ingest_with_alerts, relay_all
 
@@ -343,7 +344,7 @@ def test_rebuild_gives_identical_tables(projected: Projected) -> None:
 _CHILD = """
 import sys
 from infra.settings import from_env
-from projections.runner import project
+from infra.projecting import project
 
 def report(stats):
     print(stats.messages, flush=True)

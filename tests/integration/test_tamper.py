@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from domain.catalogue import parse_catalogue, sample_catalogue_path
-from domain.storage import canonical_json
+from domain.encoding import canonical_json
 from infra.anchors import Anchoring, verify_store
 from infra.samples import sample_records_path
 from infra.settings import Settings

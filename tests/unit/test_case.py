@@ -8,22 +8,17 @@ import pytest
 
 from domain.catalogue import ItemVersion, parse_catalogue, sample_catalogue_path
 from domain.errors import CaseClosed, InvalidTransition, NotAllowed, UnknownStep
-from domain.model import (
-    AWAITING_MATERIALS,
-    CONCLUDED,
-    CORRECTION_PAUSED,
-    IN_PROGRESS,
-    REJECTED,
-    SUSPENDED,
-    Case,
-    Complaint,
-    SupervisionOrder,
-    item_dict,
-    item_from,
-)
+from domain.model import Case, Complaint, SupervisionOrder, item_dict, item_from
 from domain.policy import Policy
+from domain.vocabulary import CaseStatus
 from tests.support import CAL, ctx, sample_catalogue
 
+AWAITING_MATERIALS, CONCLUDED, CORRECTION_PAUSED = (
+    CaseStatus.AWAITING_MATERIALS,
+    CaseStatus.CONCLUDED,
+    CaseStatus.CORRECTION_PAUSED,
+)
+IN_PROGRESS, REJECTED, SUSPENDED = CaseStatus.IN_PROGRESS, CaseStatus.REJECTED, CaseStatus.SUSPENDED
 CAT = sample_catalogue()
 POLICY = Policy()
 FOOD = CAT.version_on("SCJG-002", date(2026, 3, 2))  # 食品经营许可: 20 statutory, 5 promised

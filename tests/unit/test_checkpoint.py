@@ -21,8 +21,8 @@ from domain.checkpoint import (
     sign,
     signature_ok,
 )
-from domain.storage import canonical_json
-from projections.projector import StoreCheckpoint, parse_event
+from domain.encoding import canonical_json
+from projections.projectors import StoreCheckpoint, parse_event
 from streams.cloudevents import checkpoint_cloudevent
 
 KEY = ChainKey.derive(b"s" * 32)

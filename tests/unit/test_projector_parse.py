@@ -15,8 +15,8 @@ from chdb.durable.wal import parse_segment  # imported here: loading chdb takes 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.clickhouse import _LAST_WAL_LINE, _orjson_wal_line
-from projections.projector import BadEvent, parse_event
+from projections.clickhouse.wal import _LAST_WAL_LINE, _orjson_wal_line
+from projections.projectors import BadEvent, parse_event
 from projections.runner import SWITCH_INTERVAL, _cyclic_gc_paused, _quick_thread_handoffs
 
 CST = timezone(timedelta(hours=8))
@@ -140,7 +140,7 @@ def test_a_string_orjson_refuses_is_left_to_the_library_encoder() -> None:
     lone = "INSERT INTO t VALUES ('\ud800')"
     library = wal.encode_statement if wal.encode_statement is not _orjson_wal_line else None
     if library is None:
-        from projections.clickhouse import _LIBRARY_WAL_LINE
+        from projections.clickhouse.wal import _LIBRARY_WAL_LINE
 
         library = _LIBRARY_WAL_LINE[0]
     with pytest.raises(UnicodeEncodeError):

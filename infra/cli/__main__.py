@@ -1,0 +1,5 @@
+"""``python -m infra.cli``: the ``hallwatch`` command."""
+
+from infra.cli import main
+
+main()
