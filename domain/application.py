@@ -24,7 +24,7 @@ from eventsourcing.utils import get_topic
 
 from domain.calendar import WorkCalendar
 from domain.catalogue import Catalogue, ItemVersion, ParsedCatalogue
-from domain.chain import ChainKey, ChainVerifier, VerifyReport
+from domain.chain import ChainBreak, ChainKey, ChainVerifier, VerifyReport, verify_stream
 from domain.encoding import STORED_BYTES, CanonicalTranscoder, TypedMapper, canonical_json
 from domain.errors import (
     DomainError,
@@ -263,10 +263,13 @@ class Hallwatch(Application[UUID]):
         records: Sequence[bytes | str | Mapping[str, Any]],
         *,
         received_at: datetime | None = None,
+        own: bool = False,
     ) -> list[Outcome]:
-        """Apply a batch of intake records in one transaction; one Outcome per record."""
+        """Apply a batch of intake records in one transaction; one Outcome per record.
+        ``own``: records hallwatch writes itself (the dashboard), under its reserved
+        sources, checked and applied exactly as intake records are."""
         received = received_at or datetime.now(UTC)
-        prepared = [self._prepare(r, received) for r in records]
+        prepared = [self._prepare(r, received, own) for r in records]
         conflicts = 0
         while True:
             batch = Batch(self)
@@ -291,7 +294,9 @@ class Hallwatch(Application[UUID]):
                 self._remember(a)
             return outcomes
 
-    def _prepare(self, raw: bytes | str | Mapping[str, Any], received: datetime) -> Prepared:
+    def _prepare(
+        self, raw: bytes | str | Mapping[str, Any], received: datetime, own: bool = False
+    ) -> Prepared:
         """Parse and schema-check a record: its refusal, or the record, its envelope and
         the digest of its content."""
         record: Any = None
@@ -301,7 +306,7 @@ class Hallwatch(Application[UUID]):
             if reason is not None:
                 raise InvalidRecord(reason)
             normalize(record)
-            ctx = record_context(record, received, self.chain_key)
+            ctx = record_context(record, received, self.chain_key, own=own)
             return record, ctx, hashlib.sha256(canonical_json(record)).hexdigest()
         except DomainError as e:
             return refused(record, e)
@@ -420,6 +425,14 @@ class Hallwatch(Application[UUID]):
         return agg
 
     # --- tamper evidence -------------------------------------------------------------
+
+    def verify_stream(self, sid: UUID) -> ChainBreak | None:
+        """One stream's keyed chain, from its stored rows: the first break, or None."""
+        rows = [
+            (s.originator_version, s.topic, bytes(s.state))
+            for s in self.recorder.select_events(sid)
+        ]
+        return verify_stream(sid, rows, self.chain_key)
 
     def stored_rows(self, page: int = 5000) -> Iterator[tuple[int, UUID, int, str, bytes]]:
         """Every stored event in notification order, as raw rows."""

@@ -381,3 +381,17 @@ class ChainVerifier:
     def changed_since(self, position: int) -> list[tuple[UUID, int, str, int]]:
         """Stream heads whose newest event came after ``position`` (a checkpoint's delta)."""
         return [(sid, v, h, nid) for sid, (v, h, nid) in self.tips.items() if nid > position]
+
+
+def verify_stream(
+    stream_id: UUID, rows: Iterable[tuple[int, str, bytes]], key: ChainKey | None
+) -> ChainBreak | None:
+    """One stream's chain on its own (version, topic, stored bytes, in version order): its
+    first break, or None. What a deletion of the stream's newest events hides needs the
+    whole store and its checkpoints (``hallwatch verify``)."""
+    verifier = ChainVerifier(key)
+    for ordinal, (version, topic, state) in enumerate(rows, 1):
+        brk = verifier.check(ordinal, stream_id, version, topic, state)
+        if brk is not None:
+            return brk
+    return None

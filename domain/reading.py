@@ -125,7 +125,11 @@ def _parse_time(value: str, name: str) -> datetime:
 
 
 def record_context(
-    r: Mapping[str, Any], received: datetime, chain_key: ChainKey | None = None
+    r: Mapping[str, Any],
+    received: datetime,
+    chain_key: ChainKey | None = None,
+    *,
+    own: bool = False,
 ) -> RecordContext:
     at_text = r["at"]
     at = _parse_time(at_text, "at")
@@ -140,7 +144,11 @@ def record_context(
         told = "recorded_at" if rec_text else "the time hallwatch received it"
         raise InvalidRecord(f"at {at_text} lies more than a day after {told}")
     source = r.get("source") or ""
-    if source.strip().lower().startswith(RESERVED_SOURCE_PREFIX):
+    if source.strip().lower().startswith(RESERVED_SOURCE_PREFIX) != own:
+        if own:
+            raise InvalidRecord(
+                f"hallwatch's own records use a source beginning {RESERVED_SOURCE_PREFIX!r}"
+            )
         raise InvalidRecord(f"source {source[:40]!r} is reserved for hallwatch's own writers")
     if r["record_id"].startswith("alert:"):
         raise InvalidRecord("record_id 'alert:…' is reserved for hallwatch's alerts")

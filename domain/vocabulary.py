@@ -75,6 +75,10 @@ ACCEPTED_OPEN: frozenset[str] = plain(
 )
 #: Accepted, open and its clock stopped (暂停计时): a suspension or a correction.
 PAUSED_STATUSES: frozenset[str] = plain(CaseStatus.CORRECTION_PAUSED, CaseStatus.SUSPENDED)
+#: Open with a clock stopped: waiting for corrected materials or a special procedure (暂停计时).
+CLOCK_STOPPED: frozenset[str] = plain(
+    CaseStatus.AWAITING_MATERIALS, CaseStatus.CORRECTION_PAUSED, CaseStatus.SUSPENDED
+)
 #: Not open: the case's lifecycle has ended.
 CLOSED_STATUSES: frozenset[str] = plain(CaseStatus.REJECTED, CaseStatus.CONCLUDED)
 
@@ -262,6 +266,15 @@ class Card(Word):
     RED = "red", "红牌", "red card"
 
 
+class BoardCard(Word):
+    """Where an open case stands on the inspectors' board (domain/alerts.py's rules)."""
+
+    RED = "red", "红牌（超时）", "red (overdue)"
+    YELLOW = "yellow", "黄牌（预警）", "yellow (warning)"
+    STOPPED = "stopped", "暂停计时", "clock stopped"
+    ON_TRACK = "on_track", "正常", "on track"
+
+
 class AlertKind(Word):
     """An alert raised by time (预警 / 超时): domain/alerts.py says when each falls due."""
 
@@ -301,6 +314,66 @@ class FlagCategory(Word):
 
 ALERT_KINDS: tuple[str, ...] = AlertKind.values()
 VIOLATION_KINDS: tuple[str, ...] = ViolationKind.values()
+
+
+# --- events, in plain words (the case history, the public tracker) ----------------------
+
+
+class EventName(Word):
+    """Every event a stream records, named as people read it."""
+
+    CASE_SUBMITTED = "case.submitted", "已申报", "application submitted"
+    CASE_ACCEPTED = "case.accepted", "已受理", "accepted"
+    CASE_REJECTED = "case.rejected", "不予受理", "rejected at intake"
+    CASE_CORRECTION_REQUESTED = (
+        "case.correction_requested",
+        "一次性告知补正材料",
+        "corrections requested",
+    )
+    CASE_CORRECTION_RECEIVED = "case.correction_received", "补正材料已收到", "corrections received"
+    CASE_STEP_STARTED = "case.step_started", "审批环节开始", "approval step started"
+    CASE_STEP_COMPLETED = "case.step_completed", "审批环节完成", "approval step completed"
+    CASE_SUSPENDED = "case.suspended", "特别程序（暂停计时）", "special procedure (clock stopped)"
+    CASE_RESUMED = "case.resumed", "特别程序结束", "special procedure ended"
+    CASE_EXTENDED = "case.extended", "延期", "extended"
+    CASE_CONCLUDED = "case.concluded", "办结", "concluded"
+    CASE_DELIVERED = "case.delivered", "结果已送达", "result delivered"
+    CASE_RATED = "case.rated", "已评价", "rated"
+    CASE_RATING_ANSWERED = "case.rating_answered", "差评整改答复", "review answered"
+    CASE_VIOLATION_FLAGGED = "case.violation_flagged", "违规", "violation flagged"
+    CASE_ALERT_RAISED = "case.alert_raised", "预警/超时", "alert raised"
+    CASE_SUPERVISION_ORDERED = "case.supervision_ordered", "督办", "supervision ordered"
+    CASE_SUPERVISION_ANSWERED = "case.supervision_answered", "督办反馈", "supervision answered"
+    CASE_COMPLAINT_LINKED = "case.complaint_linked", "收到投诉", "complaint filed"
+    COMPLAINT_FILED = "complaint.filed", "投诉已登记", "complaint filed"
+    COMPLAINT_ACCEPTED = "complaint.accepted", "投诉已受理", "complaint accepted"
+    COMPLAINT_REJECTED = "complaint.rejected", "投诉不予受理", "complaint rejected"
+    COMPLAINT_ASSIGNED = "complaint.assigned", "投诉已转办", "complaint assigned"
+    COMPLAINT_REPLIED = "complaint.replied", "投诉已答复", "complaint answered"
+    COMPLAINT_CLOSED = "complaint.closed", "投诉已办结", "complaint closed"
+    COMPLAINT_VIOLATION_FLAGGED = "complaint.violation_flagged", "违规", "violation flagged"
+    COMPLAINT_ALERT_RAISED = "complaint.alert_raised", "投诉超时", "complaint overdue"
+    SUPERVISION_ORDERED = "supervision.ordered", "督办", "supervision ordered"
+    SUPERVISION_ANSWERED = "supervision.answered", "督办反馈", "supervision answered"
+    SUPERVISION_ALERT_RAISED = "supervision.alert_raised", "督办超期", "order overdue"
+    BUNDLE_OPENED = "bundle.opened", "一件事申报", "bundle opened"
+    BUNDLE_CASE_ADDED = "bundle.case_added", "一件事新增事项", "case added to bundle"
+    RECEIPT_ISSUED = "receipt.issued", "出具受理回执", "receipt issued"
+    RECEIPT_CASE_ADDED = "receipt.case_added", "受理回执新增事项", "case added to receipt"
+    CATALOGUE_OPENED = "catalogue.opened", "事项目录建立", "catalogue opened"
+    CATALOGUE_VERSION_ADDED = "catalogue.version_added", "事项版本发布", "item version added"
+
+
+# --- who uses the dashboard -------------------------------------------------------------
+
+
+class Role(Word):
+    """A signed-in user's role; the public signs in to nothing."""
+
+    INSPECTOR = "inspector", "纪检监察", "discipline inspector"
+    HEAD = "head", "部门负责人", "department head"
+    TOWN = "town", "镇街负责人", "town manager"
+    PUBLIC = "public", "办事群众", "the public"
 
 
 # --- event types (CloudEvents: docs/contracts.md §5) -----------------------------------

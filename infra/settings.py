@@ -44,6 +44,10 @@ class Settings:
     alert_tick_seconds: float = 0.5
     log_level: str | None = None  # None: INFO for long-running commands, else WARNING
     log_format: str = "text"  # or "json": one object per line
+    clock: str | None = None  # <simulated>@<real>[x<speed>]: infra/clock.py
+    users_path: Path | None = None
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8501
 
     @property
     def clickhouse_path(self) -> Path:
@@ -65,6 +69,11 @@ class Settings:
     @property
     def dead_letter_topic(self) -> str:
         return f"{self.topic_prefix}.intake.rejected"
+
+    @property
+    def users_file(self) -> Path:
+        """The dashboard's users (bcrypt hashes, roles, units): ``hallwatch users``."""
+        return self.users_path or self.data_dir / "users.yaml"
 
     @property
     def sqlite_path(self) -> Path:
@@ -196,6 +205,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         clickhouse_url=_clickhouse_url(env.get("HALLWATCH_CLICKHOUSE_URL") or None),
         log_level=_log_level(env.get("HALLWATCH_LOG_LEVEL") or None),
         log_format=_log_format(env.get("HALLWATCH_LOG_FORMAT") or "text"),
+        clock=_clock(env.get("HALLWATCH_CLOCK") or None),
+        users_path=path("HALLWATCH_USERS_FILE"),
+        dashboard_host=env.get("HALLWATCH_DASHBOARD_HOST") or "127.0.0.1",
+        dashboard_port=_port(env, "HALLWATCH_DASHBOARD_PORT", 8501),
         policy=Policy(
             warning_share=share,
             bad_rating_answer_days=_int(
@@ -218,6 +231,18 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
 def _prefix(value: str) -> str:
     if not value.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise SettingsError(f"HALLWATCH_TOPIC_PREFIX={value!r}: use letters, digits, '.', '-', '_'")
+    return value
+
+
+def _clock(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from infra.clock import parse_clock
+
+    try:
+        parse_clock(value)
+    except ValueError as e:
+        raise SettingsError(f"HALLWATCH_CLOCK: {e}") from None
     return value
 
 

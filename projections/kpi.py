@@ -35,7 +35,7 @@ from domain.vocabulary import (
     StreamKind,
     event_type,
 )
-from projections.clickhouse import ClickHouse, day, quote, quote_all, ts
+from projections.clickhouse import Reader, day, quote, quote_all, ts
 from projections.month import Month as Month  # kpi.Month: where callers find it
 from projections.queries import case_state_sql
 
@@ -491,7 +491,7 @@ def _paused_past_due(due: date, since: date, last_day: date, cal: WorkCalendar) 
 
 
 def _open_at_end(
-    ch: ClickHouse, m: Month, by: Grouping, cal: WorkCalendar
+    ch: Reader, m: Month, by: Grouping, cal: WorkCalendar
 ) -> dict[str, dict[str, float]]:
     last_day = m.next_first_day - timedelta(days=1)
     out: dict[str, dict[str, float]] = {}
@@ -511,7 +511,7 @@ def _open_at_end(
 
 
 def base_counts(
-    ch: ClickHouse, m: Month, by: Grouping, calendar: WorkCalendar | None = None
+    ch: Reader, m: Month, by: Grouping, calendar: WorkCalendar | None = None
 ) -> dict[str, dict[str, float]]:
     """Per group, every base count the KPIs need for month M (one query per source).
     ``calendar``: the working days paused cases are judged by (default: the shipped one;
@@ -553,7 +553,7 @@ def _relevant(base: Base) -> bool:
 
 
 def rank(
-    ch: ClickHouse, month: Month, by: Grouping, *, calendar: WorkCalendar | None = None
+    ch: Reader, month: Month, by: Grouping, *, calendar: WorkCalendar | None = None
 ) -> list[dict[str, Any]]:
     """The month's ranking: one object per group, best first, each with ``group``,
     ``rank``, ``score`` and every KPI (docs/contracts.md §6 keys first), rates exact."""

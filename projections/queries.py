@@ -41,7 +41,8 @@ from domain.vocabulary import (
     StreamKind,
     event_type,
 )
-from projections.clickhouse import ClickHouse, day, quote, quote_all, ts
+from projections.clickhouse import Reader, day, quote, quote_all, ts
+from projections.scope import Scope
 
 DEFAULT_LIMIT = 1000
 CASE_COLUMNS = (
@@ -128,7 +129,9 @@ def case_state_sql(at: datetime, *, strict: bool = False) -> str:
     0 otherwise. ``strict`` compares ``occurred_at < at`` (the end of a month) instead
     of ``<=``."""
     return f"""
-SELECT cid AS case_id, dep AS department, item AS item_code, town, receipt_no, submitted_at,
+SELECT cid AS case_id, dep AS department, item AS item_code, item_name, town, channel,
+  receipt_no, submitted_at,
+  if(intake_s = '', NULL, toDate(if(intake_s = '', '1970-01-02', intake_s))) AS intake_due,
   if(accepted_raw = toDateTime(0), NULL, accepted_raw) AS accepted_at,
   if(concluded_raw = toDateTime(0), NULL, concluded_raw) AS concluded_at,
   {_STATUS} AS status,
@@ -160,6 +163,7 @@ def _per_case_sql(at: datetime, strict: bool) -> str:
     runs = f"(type IN ({_types(*_CLOCK_RUNS_EVENTS)}) OR {corrected})"
     due = "visitParamExtractString(data, 'due_date')"
     warn = "visitParamExtractString(data, 'warn_date')"
+    intake = "visitParamExtractString(data, 'intake_due_date')"
     return f"""
   SELECT stream_id,
     any(subject) AS cid,
@@ -167,6 +171,13 @@ def _per_case_sql(at: datetime, strict: bool) -> str:
     any(item_code) AS item,
     argMaxIf(visitParamExtractString(data, 'town'), version,
              type = {_t("submitted")}) AS town,
+    argMaxIf(visitParamExtractString(data, 'channel'), version,
+             type = {_t("submitted")}) AS channel,
+    argMaxIf(visitParamExtractString(data, 'item_name'), version,
+             type = {_t("submitted")}) AS item_name,
+    argMaxIf({intake}, version,
+             type IN ({_types("submitted", "correction_received")}) AND {intake} != '')
+      AS intake_s,
     argMaxIf(visitParamExtractString(data, 'receipt_no'), version,
              type = {_t("accepted")}) AS receipt_no,
     minIf(occurred_at, type = {_t("submitted")}) AS submitted_at,
@@ -188,7 +199,7 @@ def _per_case_sql(at: datetime, strict: bool) -> str:
 
 
 def case_table(
-    ch: ClickHouse,
+    ch: Reader,
     *,
     as_of: datetime | None = None,
     now: datetime | None = None,
@@ -242,7 +253,7 @@ FROM ({case_state_sql(as_of)})"""
 
 
 def alert_list(
-    ch: ClickHouse,
+    ch: Reader,
     *,
     as_of: datetime | None = None,
     open_only: bool = False,
@@ -250,12 +261,27 @@ def alert_list(
     town: str | None = None,
     kind: str | None = None,
     subject: str | None = None,
+    item_code: str | None = None,
+    since: datetime | None = None,
+    scope: Scope | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> list[dict[str, Any]]:
-    """Alerts (预警/超时) and violations (违规) raised up to ``as_of`` (default: all),
-    newest first, each with ``open``: whether what it is about was still unresolved
-    at that time."""
-    where = _filters({"department": department, "town": town, "kind": kind, "subject": subject})
+    """Alerts (预警/超时) and violations (违规) raised up to ``as_of`` (default: all) and
+    from ``since``, within ``scope``, newest first, each with ``open``: whether what it
+    is about was still unresolved at that time."""
+    where = _filters(
+        {
+            "department": department,
+            "town": town,
+            "kind": kind,
+            "subject": subject,
+            "item_code": item_code,
+        }
+    )
+    if scope is not None:
+        where.append(scope.sql())
+    if since is not None:
+        where.append(f"raised_at >= {ts(since)}")
     if as_of is not None:
         where.append(f"raised_at <= {ts(as_of)}")
     alerts = ch.query_dicts(
@@ -296,7 +322,7 @@ _RESOLUTION_READS: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], st
 )  # fmt: skip
 
 
-def _resolutions(ch: ClickHouse, alerts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _resolutions(ch: Reader, alerts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """When each subject of these alerts was resolved, per kind of resolution (None: not
     yet), read from the current tables (their times are when things happened)."""
     out: dict[str, dict[str, Any]] = {}

@@ -15,6 +15,7 @@ from infra.cli.alerting import alert
 from infra.cli.broker import broker
 from infra.cli.catalog import catalog
 from infra.cli.context import Ctx
+from infra.cli.dashboard import dashboard
 from infra.cli.demo import demo
 from infra.cli.ingest import ingest
 from infra.cli.lookups import case_cmd, complaint, order, track
@@ -50,7 +51,7 @@ for _command in (
     relay, intake, tail, broker,  # Kafka
     alert,  # the alerter
     migrate, project, rank, alerts, cases,  # the read models
-    demo,
+    dashboard, demo,
 ):  # fmt: skip
     cli.add_command(_command)
 

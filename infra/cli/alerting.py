@@ -8,6 +8,7 @@ import click
 
 from infra.cli.context import current_settings, open_store
 from infra.cli.output import console, err
+from infra.clock import clock_of
 from infra.logs import configure_worker_logging
 from infra.signals import stop_on_signals
 from streams.alerter import Alerter
@@ -21,7 +22,7 @@ def alert(once: bool) -> None:
     settings = current_settings()
     stop = stop_on_signals()
     with open_store(settings) as app:
-        alerter = Alerter(app)
+        alerter = Alerter(app, clock=clock_of(settings.clock))
         if once:
             alerter.start()
             alerter.tick()

@@ -54,6 +54,18 @@ class Prepared:
     statements: tuple[Any, ...]
 
 
+class Reader(Protocol):
+    """What the query layer needs: reading, whichever backend is behind it."""
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run one SELECT-like statement and return its rows."""
+        ...
+
+    def query_dicts(self, sql: str) -> list[dict[str, Any]]:
+        """Run one SELECT and return its rows as dicts keyed by column name."""
+        ...
+
+
 class ClickHouse(Protocol):
     """What projectors and queries use, whichever backend is behind it."""
 

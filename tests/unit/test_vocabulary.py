@@ -83,3 +83,18 @@ def test_event_names_and_types() -> None:
     assert event_type("case.accepted") == "gov.hallwatch.case.accepted"
     assert name_of_type("gov.hallwatch.complaint.filed") == "complaint.filed"
     assert name_of_type("org.other.case.accepted") is None
+
+
+def test_every_event_a_stream_records_has_a_label() -> None:
+    from domain.model import AGGREGATES, HallAggregate
+    from domain.vocabulary import EventName
+
+    names = {
+        v.NAME
+        for agg in AGGREGATES
+        for n, v in vars(agg).items()
+        if isinstance(v, type)
+        and issubclass(v, HallAggregate.Event)
+        and n not in ("Event", "Created")
+    }
+    assert names == set(EventName.values())

@@ -1,0 +1,9 @@
+"""(placeholder: the notice page)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def page() -> None:
+    st.title("notice")

@@ -1,0 +1,1 @@
+"""The dashboard's composition root: the services its pages use, and its entry script."""
