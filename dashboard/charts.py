@@ -18,7 +18,7 @@ FONT = "WenQuanYi Micro Hei, Noto Sans CJK SC, sans-serif"
 def _layout(fig: go.Figure, height: int) -> go.Figure:
     fig.update_layout(
         height=height,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
         font={"family": FONT, "size": 13},
         legend={"orientation": "h", "y": 1.08, "x": 0},
     )
@@ -154,13 +154,13 @@ def case_timeline(view: Mapping[str, Any], today: date) -> go.Figure:
         (view.get("due_date"), "#d62728", tr("承诺期限", "due date")),
         (view.get("legal_due_date"), "#7b3294", tr("法定期限", "legal due date")),
     )
-    for value, colour, label in lines:
+    for i, (value, colour, label) in enumerate(lines):
         d = _day(value)
         if d is not None:
             fig.add_vline(x=d.isoformat(), line_color=colour, line_dash="dash")
             fig.add_annotation(
-                x=d.isoformat(), y=1.02, yref="paper", text=label, showarrow=False,
-                font={"color": colour},
+                x=d.isoformat(), y=1.02 + 0.09 * i, yref="paper", text=label, showarrow=False,
+                font={"color": colour}, xanchor="left",
             )  # fmt: skip
     last = max(end_default, _day(view.get("legal_due_date")) or today) + timedelta(days=3)
     fig.update_layout(

@@ -77,7 +77,7 @@ def _case_table(rows: list[dict[str, Any]], key: str) -> None:
             tr("部门", "department"): [r["department"] for r in rows],
             tr("镇街", "town"): [r["town"] for r in rows],
             tr("状态", "status"): [word(r["status"], CaseStatus) for r in rows],
-            tr("承诺期限", "due"): [r["due_date"] for r in rows],
+            tr("期限", "due"): [r["due_date"] or r["intake_due"] for r in rows],
         }
     )
     picked = st.dataframe(
@@ -128,20 +128,24 @@ def _list_choice() -> str:
         key="board_list",
     )
     choice = choice or "red"
-    st.query_params["list"] = choice
+    if choice != current:
+        st.query_params["list"] = choice
+        st.rerun(scope="fragment")
     return choice
 
 
 def _render(ch: Reader, f: BoardFilter, scope: Scope, as_of: datetime | None) -> None:
     at = now().replace(microsecond=0)
-    listing = _list_choice()
-    data = board_data(ch, f, scope, at, as_of, "" if listing == "all" else listing)
     shown = as_of or at
     st.caption(
         (tr("回溯：", "As of ") if as_of else tr("实时 · 现在 ", "Live · now "))
         + f"{shown:%Y-%m-%d %H:%M:%S}"
     )
+    listing = st.query_params.get("list", "red")
+    listing = listing if listing in _LISTS else "red"
+    data = board_data(ch, f, scope, at, as_of, "" if listing == "all" else listing)
     _metrics(data["counters"])
+    _list_choice()
     _case_table(data["cases"], "cases")
     left, right = st.columns(2)
     left.plotly_chart(

@@ -22,22 +22,21 @@ from domain.vocabulary import TIME_ZONE, AlertKind, CaseStatus, Channel, EventNa
 
 def _header(v: dict[str, Any], chain_ok: bool, chain_detail: str) -> None:
     st.title(f"{v['case_id']} · {v['item_name']}")
-    badge = (
-        tr("✅ 哈希链完整（事件库核验）", "✅ hash chain intact (checked in the event store)")
-        if chain_ok
-        else tr("❌ 哈希链断裂：", "❌ hash chain broken: ") + chain_detail
-    )
-    (st.success if chain_ok else st.error)(badge)
+    if chain_ok:
+        st.success(tr("哈希链完整（事件库核验）", "Hash chain intact (checked in the event store)"))
+    else:
+        st.error(tr("哈希链断裂：", "Hash chain broken: ") + chain_detail)
     cols = st.columns(4)
     cols[0].metric(tr("状态", "Status"), word(v["status"], CaseStatus))
-    cols[1].metric(tr("受理号", "Receipt"), v.get("receipt_no") or "—")
-    cols[2].metric(tr("承诺期限", "Due"), v.get("due_date") or "—")
+    cols[1].metric(tr("承诺期限", "Due"), v.get("due_date") or "—")
+    cols[2].metric(tr("法定期限", "Legal due"), v.get("legal_due_date") or "—")
     cols[3].metric(tr("超时", "Overdue"), tr("是", "yes") if v["overdue"] else tr("否", "no"))
     st.markdown(
-        f"**{tr('部门', 'Department')}** {v['department']} · **{tr('镇街', 'Town')}** {v['town']}"
+        f"**{tr('受理号', 'Receipt')}** {v.get('receipt_no') or '—'}"
+        f" · **{tr('部门', 'Department')}** {v['department']}"
+        f" · **{tr('镇街', 'Town')}** {v['town']}"
         f" · **{tr('渠道', 'Channel')}** {word(v['channel'], Channel)}"
         f" · **{tr('申请人', 'Applicant')}** {v['applicant_name']}"
-        f" · **{tr('法定期限', 'Legal due')}** {v.get('legal_due_date') or '—'}"
     )
 
 
@@ -67,13 +66,17 @@ def _flags(v: dict[str, Any]) -> None:
     left, right = st.columns(2)
     left.subheader(tr("预警与超时", "Alerts"))
     for a in v["alerts"]:
-        left.markdown(f"- **{word(a['alert'], AlertKind)}** {a['at'][:16]} · {a['detail']}")
+        step = f" · {tr('环节', 'step')} {a['step']}" if a.get("step") else ""
+        left.markdown(
+            f"- **{word(a['alert'], AlertKind)}** {a['at'][:16].replace('T', ' ')}"
+            f" · {tr('期限', 'deadline')} {a['deadline']}{step}"
+        )
     if not v["alerts"]:
         left.caption(tr("无", "none"))
     right.subheader(tr("违规", "Violations"))
     for x in v["violations"]:
         label = word(x["violation"], ViolationKind)
-        right.markdown(f"- **{label}** {x['at'][:16]} · {x['detail']}")
+        right.markdown(f"- **{label}** {x['at'][:16].replace('T', ' ')} · {x['detail']}")
     if not v["violations"]:
         right.caption(tr("无", "none"))
 
@@ -109,6 +112,14 @@ def page() -> None:
     _header(v, record.chain_ok, record.chain_detail)
     at = as_of or now()
     st.plotly_chart(charts.case_timeline(v, clock.local_date(at)), key="timeline")
+    st.caption(
+        tr(
+            "绿：按时完成的环节 · 蓝：进行中 · 红：超时 · 灰底：暂停计时 · 短竖线：环节期限 · "
+            "虚线：预警、承诺期限、法定期限",
+            "green: step done on time · blue: running · red: late · grey band: clock stopped · "
+            "tick: the step's due date · dashed: warning, due date, legal due date",
+        )
+    )
     _flags(v)
     _events(v)
     if as_of is None:
