@@ -105,14 +105,9 @@ def pauses(events: Sequence[Mapping[str, Any]]) -> list[tuple[date, date | None]
     return out
 
 
-def case_timeline(view: Mapping[str, Any], today: date) -> go.Figure:
-    """Each step against its own due date, the pauses shaded, the case's due date, legal
-    due date and warning line."""
-    fig = go.Figure()
-    accepted = _day(view.get("accepted_at")) or _day(view.get("submitted_at")) or today
-    end_default = _day(view.get("concluded_at")) or today
-    steps = list(view.get("steps", []))
-    names = [str(s["step"]) for s in steps][::-1]
+def _step_bars(fig: go.Figure, steps: Sequence[Mapping[str, Any]], end_default: date) -> None:
+    """One bar per started step (green done on time, blue running, red late) and a tick at
+    its own due date."""
     for s in steps:
         start = _day(s.get("started_on"))
         done = _day(s.get("completed_on"))
@@ -139,16 +134,10 @@ def case_timeline(view: Mapping[str, Any], today: date) -> go.Figure:
                 showlegend=False,
                 hovertext=tr(f"环节期限 {due}", f"step due {due}"),
             )
-    for since, until in pauses(view.get("events", [])):
-        fig.add_vrect(
-            x0=since.isoformat(),
-            x1=(until or today).isoformat(),
-            fillcolor="#999",
-            opacity=0.2,
-            line_width=0,
-            annotation_text=tr("暂停计时", "clock stopped"),
-            annotation_position="top left",
-        )
+
+
+def _case_lines(fig: go.Figure, view: Mapping[str, Any]) -> None:
+    """The warning line, the due date and the legal due date, labelled."""
     lines = (
         (view.get("warn_at"), "#e6a800", tr("预警", "warning")),
         (view.get("due_date"), "#d62728", tr("承诺期限", "due date")),
@@ -162,7 +151,29 @@ def case_timeline(view: Mapping[str, Any], today: date) -> go.Figure:
                 x=d.isoformat(), y=1.02 + 0.09 * i, yref="paper", text=label, showarrow=False,
                 font={"color": colour}, xanchor="left",
             )  # fmt: skip
+
+
+def case_timeline(view: Mapping[str, Any], today: date) -> go.Figure:
+    """Each step against its own due date, the pauses shaded, the case's due date, legal
+    due date and warning line."""
+    fig = go.Figure()
+    accepted = _day(view.get("accepted_at")) or _day(view.get("submitted_at")) or today
+    end_default = _day(view.get("concluded_at")) or today
+    steps = list(view.get("steps", []))
+    _step_bars(fig, steps, end_default)
+    for since, until in pauses(view.get("events", [])):
+        fig.add_vrect(
+            x0=since.isoformat(),
+            x1=(until or today).isoformat(),
+            fillcolor="#999",
+            opacity=0.2,
+            line_width=0,
+            annotation_text=tr("暂停计时", "clock stopped"),
+            annotation_position="top left",
+        )
+    _case_lines(fig, view)
     last = max(end_default, _day(view.get("legal_due_date")) or today) + timedelta(days=3)
+    names = [str(s["step"]) for s in steps][::-1]
     fig.update_layout(
         xaxis={
             "type": "date",

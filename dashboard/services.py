@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from domain.calendar import WorkCalendar
 from projections.clickhouse import Reader
 from projections.scope import Scope
 
@@ -74,6 +75,10 @@ class Services(Protocol):
 
     def now(self) -> datetime:
         """The board's clock (the simulated one in a demo), in Asia/Shanghai."""
+
+    def calendar(self) -> WorkCalendar:
+        """The deployment's working days (with its override file), as ``hallwatch rank``
+        judges paused cases by them."""
 
     def users(self) -> Mapping[str, Mapping[str, Any]]:
         """The users file's entries by username (name, bcrypt hash, role, unit)."""

@@ -205,6 +205,18 @@ class Hallwatch(Application[UUID]):
         expected = self.keyed_hash("query-code", f"{case.receipt_no}|{code.strip()}")
         return hmac.compare_digest(expected, case.query_code_hash)
 
+    def complaint_query_code(self, complaint_id: str) -> str:
+        """The query code (查询码) a complainant tracks a complaint with: eight digits keyed
+        on the complaint id, so it is never stored and any complaint has one."""
+        h = self._hmac.copy()
+        h.update(f"complaint-query-code|{complaint_id.strip()}".encode())
+        return f"{int.from_bytes(h.digest()[:8], 'big') % 100_000_000:08d}"
+
+    def complaint_code_matches(self, complaint_id: str, code: str) -> bool:
+        """Whether ``code`` is the complaint's query code (compared in constant time)."""
+        expected = self.complaint_query_code(complaint_id).encode()
+        return hmac.compare_digest(expected, code.strip().encode("utf-8", "replace"))
+
     # --- catalogue -------------------------------------------------------------------
 
     def catalogue(self) -> Catalogue:

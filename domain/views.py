@@ -13,12 +13,15 @@ from typing import Any
 
 from domain import clock
 from domain.alerts import case_flags, case_overdue, complaint_flags, order_flags
+from domain.calendar import WorkCalendar
 from domain.model import Case, Complaint, HallAggregate, StepState, SupervisionOrder
 from domain.privacy import mask_name
+from domain.vocabulary import CLOSED_STATUSES, CaseStatus, EventName, plain
 
 __all__ = [
     "applicant_view",
     "case_view",
+    "complaint_public_view",
     "complaint_view",
     "event_row",
     "order_view",
@@ -169,10 +172,46 @@ def _case_end(case: Case) -> dict[str, Any]:
     }
 
 
+#: The case events an applicant sees in their history: what happened to their application,
+#: never the supervision around it (violations, alerts, orders, other people's complaints).
+APPLICANT_EVENTS: frozenset[str] = plain(
+    EventName.CASE_SUBMITTED,
+    EventName.CASE_ACCEPTED,
+    EventName.CASE_REJECTED,
+    EventName.CASE_CORRECTION_REQUESTED,
+    EventName.CASE_CORRECTION_RECEIVED,
+    EventName.CASE_STEP_STARTED,
+    EventName.CASE_STEP_COMPLETED,
+    EventName.CASE_SUSPENDED,
+    EventName.CASE_RESUMED,
+    EventName.CASE_EXTENDED,
+    EventName.CASE_CONCLUDED,
+    EventName.CASE_DELIVERED,
+    EventName.CASE_RATED,
+    EventName.CASE_RATING_ANSWERED,
+)
+#: The complaint events a complainant sees.
+COMPLAINANT_EVENTS: frozenset[str] = plain(
+    EventName.COMPLAINT_FILED,
+    EventName.COMPLAINT_ACCEPTED,
+    EventName.COMPLAINT_REJECTED,
+    EventName.COMPLAINT_ASSIGNED,
+    EventName.COMPLAINT_REPLIED,
+    EventName.COMPLAINT_CLOSED,
+)
+
+
 def applicant_view(
-    case: Case, events: Sequence[HallAggregate.Event], now: datetime
+    case: Case,
+    events: Sequence[HallAggregate.Event],
+    now: datetime,
+    *,
+    cal: WorkCalendar | None = None,
 ) -> dict[str, Any]:
-    """What an applicant (办事人) sees with receipt number + query code: no internal detail."""
+    """What an applicant (办事人) sees with receipt number + query code: their own case in
+    plain terms (name masked), never internal detail (handlers, violations, alerts, orders,
+    hashes). ``cal`` lets it count the working days an open case is late."""
+    closed = case.status in CLOSED_STATUSES
     return {
         "receipt_no": case.receipt_no,
         "item_name": case.item.item_name,
@@ -183,11 +222,68 @@ def applicant_view(
         "suspension": case.suspension,
         "outcome": case.outcome,
         "concluded_at": _iso(case.concluded_at),
+        "history": [_public_row(Case, e) for e in events if Case.event_type(e) in APPLICANT_EVENTS],
+        "applicant_name": mask_name(case.applicant_name),
+        "submitted_at": _iso(case.submitted_at),
+        "intake_due_date": _iso(case.intake_due_date),
+        "late": case_overdue(case, now),
+        "days_late": _days_late(case, events, now, cal),
+        "rating": case.rating,
+        "rated_at": _iso(case.rated_at),
+        "can_rate": closed and case.rating is None,
+        "can_complain": closed,
+        "as_of": now.isoformat(),
+    }
+
+
+def _public_row(agg_cls: type[HallAggregate], e: HallAggregate.Event) -> dict[str, Any]:
+    """One line of a public history: the event's name and when it happened (and the step
+    it concerns); no handler, opinion, hash or anyone else."""
+    row = {"type": agg_cls.event_type(e), "occurred_at": e.occurred_at.isoformat()}
+    step = getattr(e, "step", None)
+    if isinstance(step, str):
+        row["step"] = step
+    return row
+
+
+def _days_late(
+    case: Case, events: Sequence[HallAggregate.Event], now: datetime, cal: WorkCalendar | None
+) -> int | None:
+    """Working days late: as recorded at conclusion, or from the due date to ``now`` for an
+    open case past it (None when it is not late, or not known without a calendar)."""
+    if not case_overdue(case, now):
+        return None
+    if case.status == CaseStatus.CONCLUDED:
+        ends = [e for e in events if isinstance(e, Case.Concluded)]
+        return ends[-1].late_days if ends else None
+    if cal is None or case.due_date is None:
+        return None
+    return clock.days_between(cal, case.due_date, clock.local_date(now))
+
+
+def complaint_public_view(
+    c: Complaint, events: Sequence[HallAggregate.Event], now: datetime
+) -> dict[str, Any]:
+    """What a complainant (投诉人) sees with complaint id + its query code: status, dates and
+    the reply deadline; not the content, the handlers or the answer's internal detail."""
+    return {
+        "complaint_id": c.complaint_id,
+        "department": c.department,
+        "channel": c.channel,
+        "status": c.status,
+        "filed_at": _iso(c.filed_at),
+        "accept_due_date": _iso(c.accept_due_date),
+        "accepted_at": _iso(c.accepted_at),
+        "reply_due_date": _iso(c.reply_due_date),
+        "replied_at": _iso(c.replied_at),
+        "closed_at": _iso(c.closed_at),
+        "late": bool(complaint_flags(c, now)),
         "history": [
-            {"type": Case.event_type(e), "occurred_at": e.occurred_at.isoformat()}
+            _public_row(Complaint, e)
             for e in events
-            if not isinstance(e, Case.ViolationFlagged)
+            if Complaint.event_type(e) in COMPLAINANT_EVENTS
         ],
+        "as_of": now.isoformat(),
     }
 
 

@@ -159,24 +159,6 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from environment variables (``os.environ`` by default)."""
     env = os.environ if env is None else env
-    key_hex = env.get("HALLWATCH_SECRET_KEY")
-    key: bytes | None = None
-    if key_hex:
-        try:
-            key = bytes.fromhex(key_hex)
-        except ValueError:
-            raise SettingsError("HALLWATCH_SECRET_KEY: not a hex string") from None
-        if len(key) < 16:
-            raise SettingsError("HALLWATCH_SECRET_KEY: use at least 16 bytes (32 hex digits)")
-    share_raw = env.get("HALLWATCH_WARNING_SHARE")
-    share = DEFAULT_POLICY.warning_share
-    if share_raw:
-        try:
-            share = float(share_raw)
-        except ValueError:
-            raise SettingsError(f"HALLWATCH_WARNING_SHARE={share_raw!r}: not a number") from None
-        if not 0 < share < 1:
-            raise SettingsError(f"HALLWATCH_WARNING_SHARE={share_raw!r}: must be between 0 and 1")
     url = env.get("HALLWATCH_DATABASE_URL") or None
     if url:
         check_database_url(url)
@@ -190,7 +172,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=Path(env.get("HALLWATCH_DATA_DIR") or ".hallwatch"),
         database_url=url,
         calendar_overrides=Path(overrides) if overrides else None,
-        secret_key=key,
+        secret_key=_secret_key(env.get("HALLWATCH_SECRET_KEY")),
         secret_key_file=path("HALLWATCH_SECRET_KEY_FILE"),
         signing_key_file=path("HALLWATCH_SIGNING_KEY_FILE"),
         anchor_path=path("HALLWATCH_ANCHOR_FILE"),
@@ -209,14 +191,40 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         users_path=path("HALLWATCH_USERS_FILE"),
         dashboard_host=env.get("HALLWATCH_DASHBOARD_HOST") or "127.0.0.1",
         dashboard_port=_port(env, "HALLWATCH_DASHBOARD_PORT", 8501),
-        policy=Policy(
-            warning_share=share,
-            bad_rating_answer_days=_int(
-                env, "HALLWATCH_BAD_RATING_ANSWER_DAYS", DEFAULT_POLICY.bad_rating_answer_days
-            ),
-            complaint_reply_days=_int(
-                env, "HALLWATCH_COMPLAINT_REPLY_DAYS", DEFAULT_POLICY.complaint_reply_days
-            ),
+        policy=_policy(env),
+    )
+
+
+def _secret_key(key_hex: str | None) -> bytes | None:
+    if not key_hex:
+        return None
+    try:
+        key = bytes.fromhex(key_hex)
+    except ValueError:
+        raise SettingsError("HALLWATCH_SECRET_KEY: not a hex string") from None
+    if len(key) < 16:
+        raise SettingsError("HALLWATCH_SECRET_KEY: use at least 16 bytes (32 hex digits)")
+    return key
+
+
+def _policy(env: Mapping[str, str]) -> Policy:
+    """The policy's defaults (domain/policy.py) with what the environment overrides."""
+    share_raw = env.get("HALLWATCH_WARNING_SHARE")
+    share = DEFAULT_POLICY.warning_share
+    if share_raw:
+        try:
+            share = float(share_raw)
+        except ValueError:
+            raise SettingsError(f"HALLWATCH_WARNING_SHARE={share_raw!r}: not a number") from None
+        if not 0 < share < 1:
+            raise SettingsError(f"HALLWATCH_WARNING_SHARE={share_raw!r}: must be between 0 and 1")
+    return Policy(
+        warning_share=share,
+        bad_rating_answer_days=_int(
+            env, "HALLWATCH_BAD_RATING_ANSWER_DAYS", DEFAULT_POLICY.bad_rating_answer_days
+        ),
+        complaint_reply_days=_int(
+            env, "HALLWATCH_COMPLAINT_REPLY_DAYS", DEFAULT_POLICY.complaint_reply_days
         ),
     )
 

@@ -23,6 +23,10 @@ from domain.vocabulary import Role
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
 MIN_PASSWORD = 8
+#: bcrypt reads at most 72 bytes of a password.
+MAX_PASSWORD_BYTES = 72
+#: The longest display name, department or town the file takes.
+MAX_TEXT = 100
 STAFF_ROLES = (Role.INSPECTOR.value, Role.HEAD.value, Role.TOWN.value)
 
 
@@ -64,24 +68,56 @@ def _write(path: Path, users: Mapping[str, Mapping[str, Any]]) -> None:
         raise
 
 
-def check_user(
-    username: str, role: str, department: str | None, town: str | None, password: str
+def check_details(
+    username: str,
+    role: str,
+    department: str | None,
+    town: str | None,
+    name: str | None = None,
 ) -> None:
-    """Refuse what cannot sign in or would see the wrong unit, naming the problem."""
+    """Refuse a user who cannot sign in or would see the wrong unit, naming the problem."""
     if not USERNAME.fullmatch(username):
         raise UsersError(
-            f"username {username[:40]!r}: 2-32 lower-case letters, digits, '.', '_' or '-'"
+            f"username {username[:40]!r}: 2-32 characters, lower-case letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit"
         )
     if role not in STAFF_ROLES:
-        raise UsersError(f"role {role!r}: choose one of {', '.join(STAFF_ROLES)}")
+        raise UsersError(f"role {role[:40]!r}: choose one of {', '.join(STAFF_ROLES)}")
     if role == Role.HEAD and not (department or "").strip():
         raise UsersError("a department head needs --department")
     if role == Role.TOWN and not (town or "").strip():
         raise UsersError("a town manager needs --town")
     if role == Role.INSPECTOR and (department or town):
         raise UsersError("an inspector sees every unit: give no --department or --town")
+    if role == Role.HEAD and town:
+        raise UsersError("a department head is bound to a department: give no --town")
+    if role == Role.TOWN and department:
+        raise UsersError("a town manager is bound to a town: give no --department")
+    for what, value in (("department", department), ("town", town), ("name", name)):
+        if value is not None and (len(value) > MAX_TEXT or not value.isprintable()):
+            raise UsersError(
+                f"the {what}: at most {MAX_TEXT} printable characters (no control characters)"
+            )
+
+
+def check_password(password: str) -> None:
+    """Refuse a password the sign-in form could not take, naming the problem."""
     if len(password) < MIN_PASSWORD:
         raise UsersError(f"the password needs at least {MIN_PASSWORD} characters")
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise UsersError(f"the password may have at most {MAX_PASSWORD_BYTES} bytes (bcrypt)")
+    if password != password.strip():
+        raise UsersError(
+            "the password may not start or end with a space (the sign-in form trims them)"
+        )
+
+
+def check_user(
+    username: str, role: str, department: str | None, town: str | None, password: str
+) -> None:
+    """Refuse what cannot sign in or would see the wrong unit, naming the problem."""
+    check_details(username, role, department, town)
+    check_password(password)
 
 
 def add_user(
@@ -95,7 +131,8 @@ def add_user(
     town: str | None = None,
 ) -> None:
     """Add (or replace) a user, its password stored as a bcrypt hash."""
-    check_user(username, role, department, town, password)
+    check_details(username, role, department, town, name)
+    check_password(password)
     users = read_users(path)
     users[username] = {
         "name": name.strip() or username,

@@ -22,7 +22,7 @@ from domain.vocabulary import (
     CaseStatus,
     FlagCategory,
 )
-from projections.clickhouse import Reader, day, quote, quote_all, ts
+from projections.clickhouse import Reader, day, equals, quote, quote_all, ts
 from projections.queries import case_state_sql
 from projections.scope import Scope
 
@@ -54,7 +54,7 @@ class BoardFilter:
 
     def case_conditions(self) -> list[str]:
         out = [
-            f"{col} = {quote(v)}"
+            equals(col, v)
             for col, v in (
                 ("department", self.department),
                 ("town", self.town),
@@ -210,7 +210,7 @@ def violations_today(ch: Reader, f: BoardFilter, scope: Scope, at: datetime) -> 
         f"raised_at <= {ts(at)}",
         scope.sql(),
         *(
-            f"{col} = {quote(v)}"
+            equals(col, v)
             for col, v in (
                 ("department", f.department),
                 ("town", f.town),
@@ -230,7 +230,7 @@ def open_orders(
     A town's scope reaches the orders about its towns' cases."""
     conditions = [f"ordered_at <= {ts(at)}", f"(answered_at IS NULL OR answered_at > {ts(at)})"]
     if department:
-        conditions.append(f"department = {quote(department)}")
+        conditions.append(equals("department", department))
     scoped = scope.sql(town=None)
     if scope.town:
         scoped = f"case_id IN (SELECT case_id FROM cases FINAL WHERE {scope.sql(department=None)})"

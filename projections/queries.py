@@ -41,7 +41,7 @@ from domain.vocabulary import (
     StreamKind,
     event_type,
 )
-from projections.clickhouse import Reader, day, quote, quote_all, ts
+from projections.clickhouse import Reader, day, equals, quote, quote_all, ts
 from projections.scope import Scope
 
 DEFAULT_LIMIT = 1000
@@ -71,7 +71,7 @@ _IN_PROGRESS = quote(CaseStatus.IN_PROGRESS.value)
 
 
 def _filters(column_values: dict[str, str | None]) -> list[str]:
-    return [f"{col} = {quote(v)}" for col, v in column_values.items() if v]
+    return [equals(col, v) for col, v in column_values.items() if v]
 
 
 #: The case events that set the case's OWN due and warning dates (docs/contracts.md §3),

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, filters, nav
+from dashboard import auth, charts, filters, nav
 from dashboard.i18n import tr, word
 from dashboard.ui import now, reader, user_or_stop
 from domain import clock
@@ -135,6 +135,7 @@ def _list_choice() -> str:
 
 
 def _render(ch: Reader, f: BoardFilter, scope: Scope, as_of: datetime | None) -> None:
+    auth.recheck()  # a refresh of its own: a user removed or expired meanwhile is sent away
     at = now().replace(microsecond=0)
     shown = as_of or at
     st.caption(

@@ -22,6 +22,7 @@ from infra.cli.lookups import case_cmd, complaint, order, track
 from infra.cli.output import EXIT_CODES_HELP, usage_error
 from infra.cli.read_models import alerts, cases, migrate, project, rank
 from infra.cli.streams import intake, relay, tail
+from infra.cli.users import users
 from infra.cli.verify import verify
 from infra.logs import configure_logging
 from infra.settings import SettingsError, from_env
@@ -51,7 +52,7 @@ for _command in (
     relay, intake, tail, broker,  # Kafka
     alert,  # the alerter
     migrate, project, rank, alerts, cases,  # the read models
-    dashboard, demo,
+    dashboard, users, demo,  # the dashboard and its accounts
 ):  # fmt: skip
     cli.add_command(_command)
 

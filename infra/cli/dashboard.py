@@ -28,6 +28,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "--browser.gatherUsageStats", "false",
         "--global.developmentMode", "false",
         "--theme.base", "light",
+        "--client.toolbarMode", "viewer",
     ]  # fmt: skip
 
 

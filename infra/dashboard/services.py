@@ -25,13 +25,15 @@ import streamlit as st
 
 from dashboard.services import CaseRecord, Tracked, User, Written
 from domain.application import APPLIED, Hallwatch
+from domain.calendar import WorkCalendar
 from domain.errors import DomainError
 from domain.model import Case
 from domain.views import case_view
 from infra.clock import clock_of
+from infra.dashboard.tracker import tracker_of
 from infra.settings import Settings, from_env
 from infra.users import read_users
-from infra.wiring import open_app
+from infra.wiring import build_calendar, open_app
 from projections.clickhouse import ClickHouse, ClickHouseError, Reader, connect
 from projections.scope import Scope
 
@@ -75,6 +77,7 @@ class HallwatchServices:
         self._reader_lock = threading.Lock()
         self._app: Hallwatch | None = None
         self._app_lock = threading.RLock()
+        self._calendar: WorkCalendar | None = None
 
     # --- the read models -----------------------------------------------------------------
 
@@ -121,6 +124,11 @@ class HallwatchServices:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def calendar(self) -> WorkCalendar:
+        if self._calendar is None:
+            self._calendar = build_calendar(self.settings)
+        return self._calendar
 
     def users(self) -> Mapping[str, Mapping[str, Any]]:
         return read_users(self.settings.users_file)
@@ -206,16 +214,16 @@ class HallwatchServices:
     # --- the public tracker (infra/dashboard/tracker.py) ---------------------------------
 
     def track(self, receipt_no: str, code: str) -> Tracked:
-        return Tracked(None)
+        return tracker_of(self).track(receipt_no, code)
 
     def rate(self, receipt_no: str, code: str, level: int, comment: str) -> Written:
-        return Written(False, "not available")
+        return tracker_of(self).rate(receipt_no, code, level, comment)
 
     def complain(self, receipt_no: str, code: str, content: str) -> Written:
-        return Written(False, "not available")
+        return tracker_of(self).complain(receipt_no, code, content)
 
     def track_complaint(self, complaint_id: str, code: str) -> Tracked:
-        return Tracked(None)
+        return tracker_of(self).track_complaint(complaint_id, code)
 
 
 @st.cache_resource(show_spinner=False)

@@ -37,6 +37,12 @@ if [ -z "${HALLWATCH_TEST_POSTGRES:-}" ]; then
 fi
 log "PostgreSQL for tests: $HALLWATCH_TEST_POSTGRES"
 
+# The dashboard's browser tests drive Debian's chromium (never a downloaded browser) and
+# need a CJK font so Chinese renders.
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "wenquanyi"; then
+  log "installing chromium and fonts-wqy-microhei"; apt_install chromium fonts-wqy-microhei
+fi
+
 log "ruff"; ruff check .
 log "import layers"; lint-imports
 log "mypy"; mypy

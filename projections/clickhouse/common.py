@@ -152,6 +152,20 @@ def quote(value: Any) -> str:
     raise TypeError(f"cannot quote a {type(value).__name__} as a ClickHouse literal")
 
 
+#: No department, town, item, case or alert is named by more characters than this (intake
+#: bounds names to 200): a longer filter value can match nothing and is never sent.
+MAX_MATCH_CHARS = 1000
+
+
+def equals(column: str, value: Any) -> str:
+    """``column = <value>`` through ``quote``; a text longer than anything hallwatch stores
+    matches nothing and stays out of the statement (past 18.16's 256 KiB query limit a
+    long value would fail the query instead of finding nothing)."""
+    if isinstance(value, str) and len(value) > MAX_MATCH_CHARS:
+        return "0"
+    return f"{column} = {quote(value)}"
+
+
 def quote_all(values: Sequence[Any]) -> str:
     """``quote`` of each value, comma-separated: the operands of an ``IN (…)``."""
     return ", ".join(quote(v) for v in values)
