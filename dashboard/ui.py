@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import context
@@ -20,6 +21,18 @@ CARD_COLOURS = {
     BoardCard.STOPPED.value: "#7f7f7f",
     BoardCard.ON_TRACK.value: "#2ca02c",
 }
+
+
+def card_styled(df: pd.DataFrame, column: str, cards: list[str]) -> Any:
+    """The table with its card column coloured, so red rows read as red at a glance."""
+    colours = [CARD_COLOURS.get(c, "") for c in cards]
+
+    def paint(col: pd.Series) -> list[str]:
+        if col.name != column:
+            return [""] * len(col)
+        return [f"color: {c}; font-weight: 600" if c else "" for c in colours]
+
+    return df.style.apply(paint, axis=0)
 
 
 def stop_with(message: str, *, error: bool = False) -> NoReturn:

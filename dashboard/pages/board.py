@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import auth, charts, filters, nav
 from dashboard.i18n import tr, word
-from dashboard.ui import now, reader, user_or_stop
+from dashboard.ui import card_styled, now, reader, user_or_stop
 from domain import clock
 from domain.vocabulary import AlertKind, BoardCard, CaseStatus, ViolationKind
 from projections import board, queries
@@ -80,9 +80,10 @@ def _case_table(rows: list[dict[str, Any]], key: str) -> None:
             tr("期限", "due"): [r["due_date"] or r["intake_due"] for r in rows],
         }
     )
+    styled = card_styled(df, tr("牌", "card"), [r["card"] for r in rows])
     picked = st.dataframe(
-        df, hide_index=True, on_select="rerun", selection_mode="single-row", key=key,
-        width="stretch",
+        styled, hide_index=True, on_select="rerun", selection_mode="single-row", key=key,
+        width="stretch", placeholder="—",
     )  # fmt: skip
     if picked and picked.selection.rows:
         nav.open_case(rows[picked.selection.rows[0]]["case_id"], st.query_params.get("asof"))
@@ -109,7 +110,7 @@ def _alerts(rows: list[dict[str, Any]]) -> None:
     )
     picked = st.dataframe(
         df, hide_index=True, on_select="rerun", selection_mode="single-row", key="alerts",
-        width="stretch",
+        width="stretch", placeholder="—",
     )  # fmt: skip
     if picked and picked.selection.rows:
         r = rows[picked.selection.rows[0]]

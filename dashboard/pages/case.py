@@ -58,6 +58,7 @@ def _events(v: dict[str, Any]) -> None:
             }
         ),
         hide_index=True,
+        placeholder="—",
         width="stretch",
     )
 

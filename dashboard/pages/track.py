@@ -202,15 +202,17 @@ def _history(rows: list[Mapping[str, Any]]) -> None:
         step = h.get("step")
         return word(h["type"], EventName) + (f" · {step}" if step else "")
 
-    st.dataframe(
+    if not rows:
+        st.caption(tr("暂无记录。", "Nothing recorded yet."))
+        return
+    # A plain table (not the canvas grid): a few rows the public reads, prints and copies.
+    st.table(
         pd.DataFrame(
             {
                 tr("时间", "when"): [_time(h["occurred_at"]) for h in rows],
                 tr("进展", "what"): [what(h) for h in rows],
             }
-        ),
-        hide_index=True,
-        width="stretch",
+        ).set_index(tr("时间", "when"))
     )
 
 

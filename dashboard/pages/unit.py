@@ -187,6 +187,7 @@ def ranking_section(ranking: Rows, month: Month, by: kpi.Grouping, unit: str | N
         pd.DataFrame([{c: r[c] for c in RANK_COLUMNS} for r in ranking], columns=RANK_COLUMNS),
         column_config=kpi_columns(RANK_COLUMNS),
         hide_index=True,
+        placeholder="—",
         width="stretch",
     )
     download(ranking, list(ranking[0]), f"hallwatch-rank-{by}-{month}", f"ranking_csv_{by}")
@@ -234,6 +235,7 @@ def history_section(history: Rows, unit: str) -> None:
         pd.DataFrame([{c: r[c] for c in columns} for r in history], columns=columns)[::-1],
         column_config=kpi_columns(columns),
         hide_index=True,
+        placeholder="—",
         width="stretch",
     )
     download(history, ["group", *columns], f"{unit}-history-{history[-1]['month']}", "history_csv")
@@ -255,6 +257,7 @@ def _list(
         frame,
         column_config=dict(labels),
         hide_index=True,
+        placeholder="—",
         width="stretch",
         on_select="rerun",
         selection_mode="single-row",

@@ -40,6 +40,13 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
+def settled(page: Page, timeout_ms: int = 60_000) -> None:
+    """Wait until the app's run is over (its "running" widget gone) and the grids drew."""
+    page.wait_for_timeout(300)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=timeout_ms)
+    page.wait_for_timeout(1000)
+
+
 def shot(page: Page, name: str) -> Path:
     """A full-page screenshot under tests/artifacts/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
