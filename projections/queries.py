@@ -347,12 +347,12 @@ def _is_open(a: dict[str, Any], resolved: dict[str, dict[str, Any]], at: datetim
     if state is None:
         return True  # nothing known of it yet: nothing resolved it
     if sk == _CASE:
+        if kind == AlertKind.RATING_UNANSWERED:  # a bad review comes after the conclusion
+            return not _by(state["rating_answered_at"], at)
         if _by(state["concluded_at"], at):
             return False  # concluded or rejected: the case's alerts are closed (the breach stays)
         if kind == AlertKind.INTAKE_OVERDUE:
             return not _by(state["accepted_at"], at)
-        if kind == AlertKind.RATING_UNANSWERED:
-            return not _by(state["rating_answered_at"], at)
         if kind == AlertKind.STEP_OVERDUE:
             step = resolved.get(f"step:{subject}\x1f{a['step']}")
             done = step.get("completed_on") if step else None
