@@ -40,6 +40,7 @@ def shown(at: AppTest) -> str:
         parts += [str(e.value) for e in kind]
     parts += [f"{m.label} {m.value}" for m in at.metric]
     parts += [d.value.to_string() for d in at.dataframe]
+    parts += [t.value.reset_index().to_string() for t in at.table]
     return "\n".join(parts)
 
 
@@ -129,7 +130,7 @@ def test_a_right_code_shows_that_case_and_nothing_else(
     assert "DG2026" not in text  # no case ids: not this one's, nobody else's
     labels = [k.zh for k in ViolationKind] + [k.zh for k in AlertKind] + ["违规", "督办"]
     assert not [w for w in labels if w in text]
-    assert at.dataframe and len(at.dataframe[0].value) >= 5
+    assert at.table and len(at.table[0].value) >= 5
 
 
 def test_the_tracker_speaks_english_on_request(dashboard: Hall) -> None:
@@ -219,7 +220,7 @@ def test_five_wrong_codes_lock_the_number_across_sessions_and_restarts(small_hal
     look_up(at, "SL-TRK1", "000000")
     assert "已被锁定" in errors(at) and "北京时间" in errors(at), errors(at)
     look_up(at, "SL-TRK1", "123456")  # the right code: still locked
-    assert "已被锁定" in errors(at) and not at.metric and not at.dataframe
+    assert "已被锁定" in errors(at) and not at.metric and not at.table
     other = look_up(fresh_page(), "SL-TRK1", "123456")  # another session
     assert "已被锁定" in errors(other) and not other.metric
     english = look_up(fresh_page(lang="en"), "SL-TRK1", "123456")
@@ -294,7 +295,7 @@ def test_an_open_case_has_no_rating_or_complaint_form(small_hall: Hall) -> None:
 def test_a_bundle_shows_each_of_its_cases(small_hall: Hall) -> None:
     at = look_up(fresh_page(), "SL-YJS", "777777")
     assert not at.error, errors(at)
-    assert len(at.dataframe) == 2 and len(at.metric) == 8
+    assert len(at.table) == 2 and len(at.metric) == 8
     assert len({m.value for m in at.metric if m.label == "办理状态"}) == 1
 
 
@@ -343,7 +344,7 @@ def test_hostile_lookups_get_a_message_never_an_exception(
 ) -> None:
     at = look_up(fresh_page(), receipt, code)
     assert at.error and message in errors(at), errors(at)
-    assert not at.metric and not at.dataframe
+    assert not at.metric and not at.table
     services = shared_services()  # and without the page in front of the services
     tracked = services.track(receipt, code)
     assert tracked.view is None and tracked.extra.get("error") == "bad_input"
