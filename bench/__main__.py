@@ -5,15 +5,39 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bench.intake import run_intake
 from bench.report import print_table
 
 #: ``--quick``: sizes that run in a couple of minutes on a small machine.
-QUICK = {"records": 10_000, "events": 10_000, "repeat": 1, "cases": 5_000, "burst": 500}
+QUICK = {
+    "records": 10_000, "events": 10_000, "repeat": 1, "cases": 5_000, "burst": 500,
+    "hall_cases": 5_000, "store_cases": 300, "budget": 3.0,
+}  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
+def _dashboard_options(parser: argparse.ArgumentParser) -> None:
+    """The dashboard benchmark's sizes (``bench/dashboard.py``)."""
+    parser.add_argument(
+        "--hall-cases", type=int, default=1_000_000, help="cases in the dashboard's hall (1M)"
+    )
+    parser.add_argument(
+        "--store-cases", type=int, default=20_000, help="cases in the case page's store (20k)"
+    )
+    parser.add_argument(
+        "--backends", default="chdb,server", help="the dashboard's backends: chdb, server or both"
+    )
+    parser.add_argument(
+        "--budget", type=float, default=120.0, help="seconds of runs per dashboard figure (>= 3)"
+    )
+    parser.add_argument("--no-browser", action="store_true", help="no dashboard start time")
+    parser.add_argument(
+        "--out-dir", type=Path, default=Path(__file__).parent / "out", help="its table's folder"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a CI-sized run (small, 1 run)")
     parser.add_argument(
@@ -26,10 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000, help="relay events (default 100k)")
     parser.add_argument("--cases", type=int, default=100_000, help="open cases for the alerter")
     parser.add_argument("--burst", type=int, default=10_000, help="deadlines at one midnight")
+    _dashboard_options(parser)
     parser.add_argument(
-        "--only", choices=["intake", "relay", "projector", "alerts"], help="one benchmark"
+        "--only",
+        choices=["intake", "relay", "projector", "alerts", "dashboard"],
+        help="one benchmark",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    if not backends or set(backends) - {"chdb", "server"}:
+        parser.error(f"--backends {args.backends!r}: chdb, server or chdb,server")
     if args.quick:
         for name, value in QUICK.items():
             setattr(args, name, value)
@@ -48,6 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         from bench.alerts import run_alerts
 
         rows += run_alerts(cases=args.cases, burst=args.burst)
+    if args.only in (None, "dashboard"):
+        from bench.dashboard import run_dashboard
+
+        rows += run_dashboard(
+            cases=args.hall_cases,
+            store_cases=args.store_cases,
+            backends=backends,
+            budget_s=args.budget,
+            browser=not args.no_browser,
+            out_dir=args.out_dir,
+        )
     ok = print_table(rows)
     return 0 if ok else 1
 

@@ -95,7 +95,8 @@ def jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
     """Print ``error: message`` on standard error and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {safe(message)}", highlight=False)
+    # one line however long (a path in it stays whole to copy), whatever the width
+    err.print(f"[bold red]error:[/] {safe(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

@@ -46,9 +46,12 @@ fi
 log "ruff"; ruff check .
 log "import layers"; lint-imports
 log "mypy"; mypy
-log "pytest"
+# Two workers (HALLWATCH_TEST_WORKERS), a test file kept on one worker: most of the
+# integration tests wait on brokers and processes, so two run in about half the time.
+WORKERS="${HALLWATCH_TEST_WORKERS:-2}"
+log "pytest ($WORKERS workers)"
 set +e
-python -m pytest -p no:cacheprovider "$@"
+python -m pytest -p no:cacheprovider -n "$WORKERS" --dist loadfile "$@"
 code=$?
 set -e
 if [ "$code" = 5 ]; then

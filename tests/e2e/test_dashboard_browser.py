@@ -70,7 +70,7 @@ def _sign_in(page: Page, base: str) -> None:
     page.get_by_role("textbox", name="密码").fill(PASSWORD)
     shot(page, "signin")
     page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("heading", name="监察大屏")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("heading", name="监察大屏").first).to_be_visible(timeout=30_000)
     # The cookie is written by a component after the board shows: wait for it, since
     # the tests go on by loading addresses (a new session that signs in by the cookie).
     deadline = time.time() + 30
@@ -124,7 +124,7 @@ def test_its_timeline_opens_from_the_board(running: Running, inspector: Page) ->
     box = grid.bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selector
-    expect(page.get_by_text("哈希链完整")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("哈希链完整").first).to_be_visible(timeout=30_000)
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     shot(page, "case-timeline")
 
@@ -137,7 +137,7 @@ def test_an_order_issued_on_the_case_page_reaches_the_board(
     page.get_by_text(f"督办 {running.case_id}").click()
     page.get_by_role("textbox", name="督办事项").fill("请于期限内办结并书面说明超时原因。")
     page.get_by_role("button", name="发出督办").click()
-    expect(page.get_by_text("已发出督办单")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("已发出督办单").first).to_be_visible(timeout=30_000)
     shot(page, "case-order-issued")
     page.goto(f"{running.base}/?list=red")
     counter = page.get_by_test_id("stMetric").filter(has_text="督办未反馈")
@@ -187,8 +187,8 @@ def test_the_public_tracks_a_case_and_rates_it(running: Running) -> None:
     page.get_by_role("textbox", name="受理号").fill(receipt)
     page.get_by_role("textbox", name="查询码").fill(code)
     page.get_by_role("button", name="查询").click()
-    expect(page.get_by_text("评价本次办事")).to_be_visible(timeout=30_000)
-    expect(page.get_by_role("cell", name="已受理")).to_be_visible()  # 办理过程, step by step
+    expect(page.get_by_text("评价本次办事").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("cell", name="已受理").first).to_be_visible()  # 办理过程, step by step
     shot(page, "tracker-case")
     page.get_by_text("满意", exact=True).click()
     page.get_by_role("button", name="提交评价").click()
