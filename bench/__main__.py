@@ -17,19 +17,40 @@ QUICK = {
 }  # fmt: skip
 
 
+def _count(text: str) -> int:
+    """A size on the command line: a whole number of at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1")
+    return n
+
+
+def _seconds(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < s < 86_400:
+        raise argparse.ArgumentTypeError(f"{text!r}: more than 0 and less than a day")
+    return s
+
+
 def _dashboard_options(parser: argparse.ArgumentParser) -> None:
     """The dashboard benchmark's sizes (``bench/dashboard.py``)."""
     parser.add_argument(
-        "--hall-cases", type=int, default=1_000_000, help="cases in the dashboard's hall (1M)"
+        "--hall-cases", type=_count, default=1_000_000, help="cases in the dashboard's hall (1M)"
     )
     parser.add_argument(
-        "--store-cases", type=int, default=20_000, help="cases in the case page's store (20k)"
+        "--store-cases", type=_count, default=9_000, help="cases in the case page's store (9k)"
     )
     parser.add_argument(
         "--backends", default="chdb,server", help="the dashboard's backends: chdb, server or both"
     )
     parser.add_argument(
-        "--budget", type=float, default=120.0, help="seconds of runs per dashboard figure (>= 3)"
+        "--budget", type=_seconds, default=120.0, help="seconds of runs per dashboard figure (>= 3)"
     )
     parser.add_argument("--no-browser", action="store_true", help="no dashboard start time")
     parser.add_argument(
@@ -41,15 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a CI-sized run (small, 1 run)")
     parser.add_argument(
-        "--records", type=int, default=100_000, help="intake records (default 100k)"
+        "--records", type=_count, default=100_000, help="intake records (default 100k)"
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs of each side; the median is kept"
+        "--repeat", type=_count, default=3, help="runs of each side; the median is kept"
     )
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--events", type=int, default=100_000, help="relay events (default 100k)")
-    parser.add_argument("--cases", type=int, default=100_000, help="open cases for the alerter")
-    parser.add_argument("--burst", type=int, default=10_000, help="deadlines at one midnight")
+    parser.add_argument("--batch-size", type=_count, default=500)
+    parser.add_argument(
+        "--events", type=_count, default=100_000, help="relay events (default 100k)"
+    )
+    parser.add_argument("--cases", type=_count, default=100_000, help="open cases for the alerter")
+    parser.add_argument("--burst", type=_count, default=10_000, help="deadlines at one midnight")
     _dashboard_options(parser)
     parser.add_argument(
         "--only",
