@@ -26,6 +26,10 @@ plain = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), other_text
 names = st.text(min_size=0, max_size=30)
 
 
+def _fits(digits: str) -> bool:
+    return digits.isascii() and digits.isdigit() and int(digits) < 2**63
+
+
 @st.composite
 def records(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
     found: list[str] = []
@@ -38,10 +42,12 @@ def records(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
             value = draw(secrets)
             found.append(value)
             # ids arrive as strings, query codes sometimes as numbers
-            as_number = key == "query_code" and draw(st.booleans())
-            record[key] = int(value[2:]) if as_number and value[2:].isdigit() else value
-            if as_number and value[2:].isdigit():
-                found[-1] = value[2:]
+            # (a number as JSON carries it: at most 64 bits)
+            digits = value[2:]
+            as_number = key == "query_code" and draw(st.booleans()) and _fits(digits)
+            record[key] = int(digits) if as_number else value
+            if as_number:
+                found[-1] = digits
     if draw(st.booleans()):
         record["applicant_name"] = draw(names)
     if draw(st.booleans()):
