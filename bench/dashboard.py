@@ -474,28 +474,21 @@ def start_up(data_dir: Path, work: Path) -> list[Row]:
             first, board_s, note = _serve(browser, argv, port, env, log, True)
         finally:
             browser.close()
-    rows = [
-        Row(
-            name="dashboard start to first page",
+
+    def row(name: str, seconds: float, row_note: str) -> Row:
+        return Row(
+            name=name,
             unit="ms",
-            value=first * 1000,
+            value=seconds * 1000,
             baseline_name="one-line Streamlit page",
             baseline=raw * 1000,
-            note=f"embedded chdb; {note}" if board_s is None else "public tracker's title",
+            note=row_note,
         )
-    ]
-    if board_s is not None:
-        rows.append(
-            Row(
-                name="dashboard start to the board",
-                unit="ms",
-                value=board_s * 1000,
-                baseline_name="one-line Streamlit page",
-                baseline=raw * 1000,
-                note=note,
-            )
-        )
-    return rows  # fmt: skip
+
+    if board_s is None:
+        return [row("dashboard start to first page", first, f"embedded chdb; {note}")]
+    return [row("dashboard start to first page", first, "public tracker's title"),
+            row("dashboard start to the board", board_s, note)]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the run
