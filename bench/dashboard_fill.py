@@ -21,17 +21,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import orjson
 
-from domain.vocabulary import event_type
+from domain.vocabulary import ONLINE_CHANNELS, TIME_ZONE, Channel, event_type
 from infra.simulate import TOWNS
 
 DAY = 86_400
-SHANGHAI_OFFSET = 8 * 3600
+#: Asia/Shanghai is UTC+8 all year (no summer time): local days by plain arithmetic.
+SHANGHAI_OFFSET = int(
+    (datetime(2026, 1, 1, tzinfo=TIME_ZONE).utcoffset() or timedelta()).total_seconds()
+)
 SOURCE = "dongguan-hall"
 _SHORT = {
     "市场监管局": "SCJG", "住建局": "ZJ", "自然资源局": "ZRZY", "人社局": "RS", "民政局": "MZ",
@@ -58,9 +61,8 @@ _VIOLATIONS = (
     "instant_conclusion", "backdated_entry", "missing_reason", "skipped_steps",
     "repeated_suspension",
 )  # fmt: skip
-_CHANNELS = ("web", "window", "kiosk", "app")
+_CHANNELS = tuple(c.value for c in (Channel.WEB, Channel.WINDOW, Channel.KIOSK, Channel.APP))
 _CHANNEL_P = (0.33, 0.34, 0.10, 0.23)
-_ONLINE = {"web", "kiosk", "app"}
 
 
 def _t(name: str) -> str:
@@ -330,7 +332,7 @@ def intake(c: dict[str, Any], it: Item) -> list[Ev]:
           "bundle_id": None, "case_id": c["id"], "channel": c["channel"],
           "department": it.department, "intake_due_date": iso(due0), "item": it.fragment,
           "item_code": it.code, "item_name": it.name, "item_valid_from": "2025-01-01",
-          "online": c["channel"] in _ONLINE, "town": c["town"]}, 0),
+          "online": c["channel"] in ONLINE_CHANNELS, "town": c["town"]}, 0),
     ]  # fmt: skip
     if c["icorr"]:
         due0 = local_day(c["rc1"]) + 7
@@ -449,7 +451,7 @@ def aftercare(c: dict[str, Any], it: Item, due: int) -> list[Ev]:
     conc, a = c["conc"], local_day(c["acc"])
     cd = local_day(conc)
     outcome = ("approved", "denied", "terminated")[c["outcome"]]
-    online = c["channel"] in _ONLINE
+    online = c["channel"] in ONLINE_CHANNELS
     evs: list[Ev] = [
         (conc, "case.concluded",
          {"due_date": iso(due), "handling_days": max(0, (cd - a) * 5 // 7),

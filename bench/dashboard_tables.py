@@ -40,6 +40,8 @@ from bench.dashboard_fill import (
     stream_rows,
 )
 from bench.relay import free_port
+from domain.lifecycle import changes_status, status_after
+from domain.vocabulary import ONLINE_CHANNELS
 from projections.clickhouse import ChdbBackend, ClickHouse, Insert, connect
 from projections.migrations import migrate
 from projections.projectors import (
@@ -89,17 +91,15 @@ def _fold(done: Sequence[Done], it: Item) -> dict[str, Any]:
     }  # fmt: skip
     for t, name, d, _eid, _v in done:
         n = name[5:]
+        if changes_status(name):  # the status machine is the domain's (domain/lifecycle.py)
+            f["status"] = status_after(name, d.get("stage"))
         if n == "submitted":
-            f["status"], f["intake_due_date"] = "awaiting_intake", _D(d["intake_due_date"])
+            f["intake_due_date"] = _D(d["intake_due_date"])
         elif n == "correction_requested":
             f["corrections"] += 1
-            intake_stage = d["stage"] == "intake"
-            f["status"] = "awaiting_materials" if intake_stage else "correction_paused"
         elif n == "correction_received" and d["stage"] == "intake":
-            f["status"], f["intake_due_date"] = "awaiting_intake", _D(d["intake_due_date"])
+            f["intake_due_date"] = _D(d["intake_due_date"])
         elif n in ("correction_received", "resumed", "extended", "accepted"):
-            if n != "extended":
-                f["status"] = "in_progress"
             for k in ("due_date", "warn_date", "legal_due_date"):
                 f[k] = _D(d[k])
             f["suspended"] = 0
@@ -108,14 +108,14 @@ def _fold(done: Sequence[Done], it: Item) -> dict[str, Any]:
                 f["accepted_at"], f["clock_start"] = t, _D(d["clock_start"])
                 f["receipt_no"], f["steps_total"] = d["receipt_no"], len(it.steps)
         elif n == "rejected":
-            f["status"], f["concluded_at"], f["rejection_reason"] = "rejected", t, d["reason"]
+            f["concluded_at"], f["rejection_reason"] = t, d["reason"]
         elif n == "suspended":
-            f["status"], f["suspended"] = "suspended", 1
+            f["suspended"] = 1
             f["suspensions"] += 1
         elif n == "step_completed":
             f["completed_steps"] = [*f["completed_steps"], d["step"]]
         elif n == "concluded":
-            f.update(status="concluded", concluded_at=t, outcome=d["outcome"],
+            f.update(concluded_at=t, outcome=d["outcome"],
                      on_time=int(d["on_time"]), late_days=d["late_days"],
                      handling_days=d["handling_days"],
                      concluded_online=int(d["online"]))  # fmt: skip
@@ -141,7 +141,7 @@ _COUNTED = {
 def _case_row(c: dict[str, Any], it: Item, done: Sequence[Done]) -> tuple[Any, ...]:
     f = _fold(done, it)
     t_last, _n, _d, eid, version = done[-1]
-    online = c["channel"] in ("web", "kiosk", "app")
+    online = c["channel"] in ONLINE_CHANNELS
     return (
         c["id"], f["receipt_no"], it.code, it.name, it.department, c["town"], c["channel"],
         c["kind"], int(online), "", f["status"], c["s"], f["intake_due_date"], f["accepted_at"],
